@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Params is a flat v2 message: field name to value, as signed and as carried
@@ -41,15 +42,8 @@ func ParseSignType(s string) (SignType, error) {
 //
 // https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=4_3
 func Sign(p Params, key string, t SignType) (string, error) {
-	var sum [sha256.Size]byte
-	n, err := signInto(&sum, p, key, t)
-	if err != nil {
-		return "", err
-	}
-	var out [2 * sha256.Size]byte
-	hex.Encode(out[:], sum[:n])
-	upper(out[:2*n])
-	return string(out[:2*n]), nil
+	var fb [32]field
+	return signFields(sortedFields(fb[:0], p), key, t)
 }
 
 // Verify checks p["sign"] against the signature of the other fields, in
@@ -60,7 +54,8 @@ func Verify(p Params, key string, t SignType) error {
 		return ErrMissingSignature
 	}
 	var sum [sha256.Size]byte
-	n, err := signInto(&sum, p, key, t)
+	var fb [32]field
+	n, err := digest(&sum, sortedFields(fb[:0], p), key, t)
 	if err != nil {
 		return err
 	}
@@ -73,33 +68,53 @@ func Verify(p Params, key string, t SignType) error {
 	return nil
 }
 
-// signInto writes the raw digest of p into sum and returns its length.
-func signInto(sum *[sha256.Size]byte, p Params, key string, t SignType) (int, error) {
-	var kb [32]string
-	keys := kb[:0]
-	size := len("&key=") + len(key)
+// field is one name and value of a message.
+type field struct{ k, v string }
+
+// sortedFields appends p's fields to buf, sorted by name.
+func sortedFields(buf []field, p Params) []field {
 	for k, v := range p {
-		if v == "" || k == "sign" {
-			continue
-		}
-		keys = append(keys, k)
-		size += len(k) + len(v) + 2
+		buf = append(buf, field{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(buf, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	return buf
+}
+
+// signFields signs fields already sorted by name.
+func signFields(fs []field, key string, t SignType) (string, error) {
+	var sum [sha256.Size]byte
+	n, err := digest(&sum, fs, key, t)
+	if err != nil {
+		return "", err
+	}
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:n])
+	upper(out[:2*n])
+	return string(out[:2*n]), nil
+}
+
+// digest writes the raw signature digest of the sorted fields into sum and
+// returns its length.
+func digest(sum *[sha256.Size]byte, fs []field, key string, t SignType) (int, error) {
 	var mb [1024]byte
 	msg := mb[:0]
+	size := len("&key=") + len(key)
+	for _, f := range fs {
+		size += len(f.k) + len(f.v) + 2
+	}
 	if size > len(mb) {
 		msg = make([]byte, 0, size)
 	}
-	for i, k := range keys {
-		if i > 0 {
-			msg = append(msg, '&')
+	for _, f := range fs {
+		if f.v == "" || f.k == "sign" {
+			continue
 		}
-		msg = append(msg, k...)
+		msg = append(msg, f.k...)
 		msg = append(msg, '=')
-		msg = append(msg, p[k]...)
+		msg = append(msg, f.v...)
+		msg = append(msg, '&')
 	}
-	msg = append(msg, "&key="...)
+	msg = append(msg, "key="...)
 	msg = append(msg, key...)
 	switch t {
 	case SignMD5:

@@ -2,7 +2,6 @@ package wxpay
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -14,29 +13,30 @@ const MaxBodySize = 1 << 20
 // value escaped. Field names must be ASCII letters, digits and '_'; values
 // must be valid UTF-8 made of characters XML can carry.
 func EncodeXML(p Params) ([]byte, error) {
-	var kb [32]string
-	keys := kb[:0]
+	var fb [32]field
+	return encodeFields(sortedFields(fb[:0], p))
+}
+
+func encodeFields(fs []field) ([]byte, error) {
 	size := len("<xml></xml>")
-	for k, v := range p {
-		keys = append(keys, k)
-		size += 2*len(k) + len(v) + len("<></>") + 8
+	for _, f := range fs {
+		size += 2*len(f.k) + len(f.v) + len("<></>") + 8
 	}
-	slices.Sort(keys)
 	out := make([]byte, 0, size)
 	out = append(out, "<xml>"...)
-	for _, k := range keys {
-		if !isFieldName(k) {
-			return nil, fmt.Errorf("%w: name %q", ErrInvalidField, k)
+	for _, f := range fs {
+		if !isFieldName(f.k) {
+			return nil, fmt.Errorf("%w: name %q", ErrInvalidField, f.k)
 		}
 		out = append(out, '<')
-		out = append(out, k...)
+		out = append(out, f.k...)
 		out = append(out, '>')
 		var ok bool
-		if out, ok = appendEscaped(out, p[k]); !ok {
-			return nil, fmt.Errorf("%w: %s holds a character XML cannot carry", ErrInvalidField, k)
+		if out, ok = appendEscaped(out, f.v); !ok {
+			return nil, fmt.Errorf("%w: %s holds a character XML cannot carry", ErrInvalidField, f.k)
 		}
 		out = append(out, "</"...)
-		out = append(out, k...)
+		out = append(out, f.k...)
 		out = append(out, '>')
 	}
 	return append(out, "</xml>"...), nil
@@ -59,34 +59,39 @@ func isFieldName(k string) bool {
 // would otherwise normalise away); it reports false for characters XML 1.0
 // cannot represent at all.
 func appendEscaped(b []byte, v string) ([]byte, bool) {
+	run := 0 // start of the run of bytes that need no escaping
 	for i := 0; i < len(v); {
 		c := v[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '&':
-				b = append(b, "&amp;"...)
-			case c == '<':
-				b = append(b, "&lt;"...)
-			case c == '>':
-				b = append(b, "&gt;"...)
-			case c == '\r':
-				b = append(b, "&#xD;"...)
-			case c < 0x20 && c != '\t' && c != '\n':
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(v[i:])
+			if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
 				return b, false
-			default:
-				b = append(b, c)
 			}
-			i++
+			i += n
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(v[i:])
-		if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
+		var esc string
+		switch {
+		case c >= 0x20 && c != '&' && c != '<' && c != '>', c == '\t', c == '\n':
+			i++
+			continue
+		case c == '&':
+			esc = "&amp;"
+		case c == '<':
+			esc = "&lt;"
+		case c == '>':
+			esc = "&gt;"
+		case c == '\r':
+			esc = "&#xD;"
+		default:
 			return b, false
 		}
-		b = append(b, v[i:i+n]...)
-		i += n
+		b = append(b, v[run:i]...)
+		b = append(b, esc...)
+		i++
+		run = i
 	}
-	return b, true
+	return append(b, v[run:]...), true
 }
 
 // isXMLChar reports whether r is a Char of XML 1.0.
@@ -311,6 +316,11 @@ func (x *scanner) text() (string, error) {
 		c := x.s[x.i]
 		if c == '<' || c == '&' || c == '\r' || c == ']' {
 			r := x.rest()
+			if x.i == start && strings.HasPrefix(r, "<![CDATA[") {
+				if v, ok := x.soleCDATA(); ok {
+					return v, nil
+				}
+			}
 			if strings.HasPrefix(r, "</") {
 				if !copied {
 					return x.s[start:x.i], nil
@@ -366,6 +376,35 @@ func (x *scanner) text() (string, error) {
 		}
 		x.i += n
 	}
+}
+
+// soleCDATA slices a CDATA section that is a field's whole content and
+// needs no normalisation, the shape of every WeChat Pay answer, without a
+// copy. It leaves the scanner unmoved when that is not the case.
+func (x *scanner) soleCDATA() (string, bool) {
+	start := x.i + len("<![CDATA[")
+	end := strings.Index(x.s[start:], "]]>")
+	if end < 0 || !strings.HasPrefix(x.s[start+end+len("]]>"):], "</") {
+		return "", false
+	}
+	data := x.s[start : start+end]
+	for i := 0; i < len(data); {
+		c := data[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' {
+				return "", false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(data[i:])
+		if r == utf8.RuneError && n == 1 || !isXMLChar(r) {
+			return "", false
+		}
+		i += n
+	}
+	x.i = start + end + len("]]>")
+	return data, true
 }
 
 func (x *scanner) cdata(buf []byte) ([]byte, error) {

@@ -1,0 +1,234 @@
+package wxpay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the merchant API's production host.
+const DefaultBaseURL = "https://api.mch.weixin.qq.com"
+
+// Client calls the merchant API v2 for one merchant and one mini-program.
+// Every field is set by the caller; the zero values of the optional ones are
+// documented below. A Client is safe for concurrent use.
+type Client struct {
+	AppID    string   // the mini-program's AppID
+	MchID    string   // the merchant id, mch_id
+	Key      string   // the API v2 key; never logged or returned
+	SignType SignType // signs requests and verifies answers; "" means MD5
+	BaseURL  string   // "" means DefaultBaseURL
+
+	HTTP *http.Client     // nil means a client with no timeout of its own
+	Now  func() time.Time // nil means time.Now
+	Rand io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
+
+	// MaxAttempts bounds the sends of one request when WeChat answers
+	// SYSTEMERROR or BIZERR_NEED_RETRY, HTTP 5xx, or the network fails;
+	// 0 means 3. Retries send the same bytes, so the same out_trade_no.
+	MaxAttempts int
+	// AttemptTimeout bounds each send within the caller's context; 0 means
+	// only the context's deadline applies.
+	AttemptTimeout time.Duration
+	// RetryWait is the pause before the first retry, doubled for each
+	// later one; 0 means 50 ms.
+	RetryWait time.Duration
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) signType() SignType {
+	if c.SignType == "" {
+		return SignMD5
+	}
+	return c.SignType
+}
+
+// Call sends a signed request to the API path (for example
+// "/pay/unifiedorder") and returns the answer's fields once the answer has
+// passed every check, in this order: HTTP status, XML form, return_code,
+// sign, result_code. A refusal is an *Error; a failed check wraps one of the
+// package's sentinel errors. appid, mch_id, nonce_str, sign_type and sign are
+// filled in and must not be in params.
+func (c *Client) Call(ctx context.Context, path string, params Params) (Params, error) {
+	body, err := c.encodeRequest(params)
+	if err != nil {
+		return nil, err
+	}
+	base := c.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return c.send(ctx, base+path, body)
+}
+
+// encodeRequest adds the merchant's identity and a fresh nonce to params,
+// signs them and writes the XML body.
+func (c *Client) encodeRequest(params Params) ([]byte, error) {
+	nonce, err := NewNonce(c.Rand)
+	if err != nil {
+		return nil, err
+	}
+	st := c.signType()
+	var fb [32]field
+	fs := append(fb[:0], field{"appid", c.AppID}, field{"mch_id", c.MchID}, field{"nonce_str", nonce})
+	if st != SignMD5 {
+		fs = append(fs, field{"sign_type", string(st)})
+	}
+	for k, v := range params {
+		switch k {
+		case "appid", "mch_id", "nonce_str", "sign_type", "sign":
+			return nil, fmt.Errorf("%w: %s is set by the client", ErrInvalidField, k)
+		}
+		fs = append(fs, field{k, v})
+	}
+	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
+	sign, err := signFields(fs, c.Key, st)
+	if err != nil {
+		return nil, err
+	}
+	at, _ := slices.BinarySearchFunc(fs, "sign", func(f field, k string) int { return strings.Compare(f.k, k) })
+	return encodeFields(slices.Insert(fs, at, field{"sign", sign}))
+}
+
+// send posts body until an attempt gives a final answer, the attempts run
+// out, or the context ends.
+func (c *Client) send(ctx context.Context, endpoint string, body []byte) (Params, error) {
+	attempts := c.MaxAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	wait := c.RetryWait
+	if wait <= 0 {
+		wait = 50 * time.Millisecond
+	}
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			if !sleep(ctx, wait) {
+				break
+			}
+			wait *= 2
+		}
+		var answer Params
+		answer, err = c.attempt(ctx, endpoint, body)
+		if err == nil {
+			return answer, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// sleep waits d unless the context would end first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func retryable(err error) bool {
+	var refusal *Error
+	if errors.As(err, &refusal) {
+		return refusal.Retryable()
+	}
+	var status *HTTPError
+	if errors.As(err, &status) {
+		return status.StatusCode >= 500
+	}
+	return errors.Is(err, ErrTransport)
+}
+
+func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Params, error) {
+	if c.AttemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
+	if err != nil {
+		return nil, transportError(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &HTTPError{StatusCode: resp.StatusCode}
+	}
+	return c.checkAnswer(raw)
+}
+
+// transportError drops the URL that net/http puts in its errors (requests
+// can carry secrets in the query) and keeps the cause, so that
+// errors.Is(err, context.DeadlineExceeded) still holds.
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%w: %w", ErrTransport, err)
+}
+
+// checkAnswer decodes an answer and applies the checks WeChat Pay requires
+// before any field may be used.
+func (c *Client) checkAnswer(raw []byte) (Params, error) {
+	answer, err := DecodeXML(raw)
+	if err != nil {
+		return nil, err
+	}
+	switch answer["return_code"] {
+	case "SUCCESS":
+	case "FAIL":
+		return nil, &Error{ReturnCode: "FAIL", ReturnMsg: answer["return_msg"]}
+	default:
+		return nil, fmt.Errorf("%w: return_code %q", ErrMalformedXML, answer["return_code"])
+	}
+	if err := Verify(answer, c.Key, c.signType()); err != nil {
+		return nil, err
+	}
+	if answer["appid"] != c.AppID || answer["mch_id"] != c.MchID {
+		return nil, fmt.Errorf("%w: answer names another appid or mch_id", ErrInvalidField)
+	}
+	if answer["result_code"] != "SUCCESS" {
+		return nil, &Error{
+			ReturnCode: "SUCCESS",
+			ResultCode: answer["result_code"],
+			ErrCode:    answer["err_code"],
+			ErrCodeDes: answer["err_code_des"],
+		}
+	}
+	return answer, nil
+}

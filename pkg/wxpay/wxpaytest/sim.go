@@ -1,0 +1,271 @@
+// Package wxpaytest is a local WeChat Pay: an http.Handler that plays the
+// merchant API v2 and the mini-program login API the way the real services
+// behave, for tests and local runs. It checks every signature and field rule
+// the real API checks, signs its answers, keeps orders, issues single-use
+// login codes, and can be told to misbehave.
+//
+// Serve it with httptest.NewServer, or call it in process through
+// [Sim.Transport].
+package wxpaytest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// Config is the merchant and mini-program the simulator knows.
+type Config struct {
+	AppID     string
+	MchID     string
+	Key       string // API v2 key
+	AppSecret string
+	Now       func() time.Time // nil means time.Now
+}
+
+// FaultKind is a way to misbehave.
+type FaultKind int
+
+// The faults the simulator can play, once each, on the next request to a path.
+const (
+	// Hang holds the request until the client gives up.
+	Hang FaultKind = iota + 1
+	// HTTP500 answers 500 with no body.
+	HTTP500
+	// Garbage answers 200 with a body that is not the API's format.
+	Garbage
+	// BadSignature processes the request and signs the answer with another key.
+	BadSignature
+	// NoSignature processes the request and drops the answer's sign.
+	NoSignature
+	// ReturnFail answers return_code FAIL with Fault.Msg.
+	ReturnFail
+	// ResultFail answers a signed result_code FAIL with Fault.Code; on the
+	// login API it answers errcode Fault.Code.
+	ResultFail
+)
+
+// Fault is one misbehaviour.
+type Fault struct {
+	Kind FaultKind
+	Code string // err_code, or the login API's errcode
+	Msg  string
+}
+
+// Request is one request the simulator received, as decoded.
+type Request struct {
+	Path   string
+	Params wxpay.Params // v2 fields, or the login API's query without the secret
+}
+
+// Order is the simulator's record of a unified order.
+type Order struct {
+	Params   wxpay.Params // the business fields as received
+	PrepayID string
+}
+
+// Sim is the simulated WeChat Pay and login API.
+type Sim struct {
+	cfg     Config
+	mux     *http.ServeMux
+	closing chan struct{}
+
+	mu       sync.Mutex
+	faults   map[string][]Fault
+	requests []Request
+	orders   map[string]*Order
+	codes    map[string]loginCode
+	users    map[string]bool
+	closed   bool
+}
+
+type loginCode struct {
+	openid  string
+	expires time.Time
+	used    bool
+}
+
+// New returns a simulator for cfg.
+func New(cfg Config) *Sim {
+	s := &Sim{
+		cfg:     cfg,
+		mux:     http.NewServeMux(),
+		closing: make(chan struct{}),
+		faults:  map[string][]Fault{},
+		orders:  map[string]*Order{},
+		codes:   map[string]loginCode{},
+		users:   map[string]bool{},
+	}
+	s.mux.HandleFunc("/pay/unifiedorder", s.v2(s.unifiedOrder))
+	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
+	return s
+}
+
+// ServeHTTP serves the merchant and login APIs.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close releases requests held by Hang faults.
+func (s *Sim) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+}
+
+// Transport calls the simulator in process, with no network.
+func (s *Sim) Transport() http.RoundTripper { return transport{s} }
+
+type transport struct{ h http.Handler }
+
+func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	return rec.Result(), nil
+}
+
+// Inject queues faults for the next requests to path, one request each.
+func (s *Sim) Inject(path string, faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[path] = append(s.faults[path], faults...)
+}
+
+// Requests returns every request received so far.
+func (s *Sim) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Order returns the order recorded for outTradeNo, or nil.
+func (s *Sim) Order(outTradeNo string) *Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.orders[outTradeNo]
+}
+
+// AddUser makes openid a user of the mini-program, as if it had logged in.
+func (s *Sim) AddUser(openid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[openid] = true
+}
+
+// LoginCode issues a wx.login code for openid: single use, valid for five minutes.
+func (s *Sim) LoginCode(openid string) string {
+	code := "0" + randomHex(15)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[openid] = true
+	s.codes[code] = loginCode{openid: openid, expires: s.now().Add(5 * time.Minute)}
+	return code
+}
+
+func (s *Sim) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// nextFault takes the first queued fault for path, if any.
+func (s *Sim) nextFault(path string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.faults[path]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	s.faults[path] = q[1:]
+	return q[0], true
+}
+
+func (s *Sim) record(path string, p wxpay.Params) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, Request{Path: path, Params: p})
+}
+
+// hang blocks until the client gives up or the simulator closes.
+func (s *Sim) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-s.closing:
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)[:n]
+}
+
+// jscode2session plays https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
+func (s *Sim) jscode2session(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.record(r.URL.Path, wxpay.Params{"appid": q.Get("appid"), "js_code": q.Get("js_code"), "grant_type": q.Get("grant_type")})
+	if f, ok := s.nextFault(r.URL.Path); ok {
+		switch f.Kind {
+		case Hang:
+			s.hang(r)
+			return
+		case HTTP500:
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		case Garbage:
+			io.WriteString(w, "<html>bad gateway</html>")
+			return
+		default:
+			code, _ := strconv.Atoi(f.Code)
+			writeJSON(w, map[string]any{"errcode": code, "errmsg": f.Msg})
+			return
+		}
+	}
+	fail := func(code int, msg string) { writeJSON(w, map[string]any{"errcode": code, "errmsg": msg}) }
+	switch {
+	case r.Method != http.MethodGet:
+		fail(43001, "require GET method")
+	case q.Get("appid") != s.cfg.AppID:
+		fail(40013, "invalid appid")
+	case q.Get("secret") != s.cfg.AppSecret:
+		fail(40125, "invalid appsecret")
+	case q.Get("grant_type") != "authorization_code":
+		fail(40002, "invalid grant_type")
+	default:
+		s.mu.Lock()
+		c, ok := s.codes[q.Get("js_code")]
+		switch {
+		case !ok || s.now().After(c.expires):
+			s.mu.Unlock()
+			fail(40029, "invalid code")
+		case c.used:
+			s.mu.Unlock()
+			fail(40163, "code been used")
+		default:
+			c.used = true
+			s.codes[q.Get("js_code")] = c
+			s.mu.Unlock()
+			writeJSON(w, map[string]any{"openid": c.openid, "session_key": randomHex(24)})
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	json.NewEncoder(w).Encode(v)
+}

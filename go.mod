@@ -2,9 +2,9 @@ module github.com/wxpay-scf/wxpay-scf
 
 go 1.26.8
 
+require github.com/tidwall/gjson v1.18.0
+
 require (
-	github.com/tencentyun/scf-go-lib v0.0.0-20230904103145-13c9a7eeca80 // indirect
-	github.com/tidwall/gjson v1.18.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.0 // indirect
 )

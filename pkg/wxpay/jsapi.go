@@ -62,6 +62,10 @@ func NewNonce(rand io.Reader) (string, error) {
 // chinaTime is the zone merchants read order numbers in; fixed, so no tzdata is needed.
 var chinaTime = time.FixedZone("CST", 8*3600)
 
+// NewOutTradeNo returns a fresh order number from the client's clock and
+// random source; see the function NewOutTradeNo.
+func (c *Client) NewOutTradeNo() (string, error) { return NewOutTradeNo(c.now(), c.Rand) }
+
 // NewOutTradeNo returns a fresh merchant order number: the time in China to
 // the second (14 digits) followed by 18 random hex characters, 32 in all,
 // so numbers sort by creation time and never collide in practice.

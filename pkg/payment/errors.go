@@ -1,0 +1,99 @@
+package payment
+
+import (
+	"context"
+	"errors"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// Kind classifies a failure; the edge maps each kind to one HTTP status.
+type Kind int
+
+// The kinds of failure.
+const (
+	Internal        Kind = iota // a fault of this function
+	Invalid                     // bad input; the code names the field
+	Unauthenticated             // no identity, or one that fails verification
+	Conflict                    // WeChat Pay refused because of the order's state
+	Upstream                    // WeChat refused otherwise, or answered wrongly
+	Timeout                     // WeChat did not answer in time
+	Config                      // a required setting is missing or invalid
+)
+
+// Error is a failure with a stable upper-case code and a message for people.
+// Messages never carry secrets.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Err     error // the cause, for logs; may be nil
+}
+
+// Error is "CODE: message", the form direct invocations report.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+func invalid(code, msg string) *Error { return &Error{Kind: Invalid, Code: code, Message: msg} }
+
+// conflictCodes are the err_codes that describe the order's state.
+var conflictCodes = map[string]bool{
+	"ORDERPAID": true, "ORDERCLOSED": true, "ORDER_CLOSED": true, "OUT_TRADE_NO_USED": true,
+}
+
+// fromWxPay classifies a failure of the merchant API.
+func fromWxPay(err error) *Error {
+	var refusal *wxpay.Error
+	var status *wxpay.HTTPError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
+	case errors.As(err, &refusal) && refusal.ReturnCode != "SUCCESS":
+		return &Error{Kind: Upstream, Code: "WXPAY_FAIL", Message: "WeChat Pay refused the request: " + refusal.ReturnMsg, Err: err}
+	case errors.As(err, &refusal):
+		code, kind := refusal.ErrCode, Upstream
+		if code == "" {
+			code = "WXPAY_FAIL"
+		}
+		if conflictCodes[code] {
+			kind = Conflict
+		}
+		return &Error{Kind: kind, Code: code, Message: "WeChat Pay refused the order: " + refusal.ErrCodeDes, Err: err}
+	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
+	case errors.As(err, &status):
+		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: "WeChat Pay answered " + status.Error()[len("wxpay: "):], Err: err}
+	case errors.Is(err, wxpay.ErrTransport):
+		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
+	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, wxpay.ErrInvalidField):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
+	}
+	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+}
+
+// fromLogin classifies a failure of the code exchange.
+func fromLogin(err error) *Error {
+	var refusal *miniprogram.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Timeout, Code: "LOGIN_TIMEOUT", Message: "the WeChat login API did not answer in time", Err: err}
+	case errors.As(err, &refusal):
+		switch refusal.Code {
+		case miniprogram.ErrCodeInvalidCode, miniprogram.ErrCodeCodeUsed:
+			return &Error{Kind: Unauthenticated, Code: "INVALID_LOGIN_CODE", Message: "the wx.login code is invalid, expired or already used; call wx.login again", Err: err}
+		case miniprogram.ErrCodeHighRiskUser:
+			return &Error{Kind: Unauthenticated, Code: "LOGIN_BLOCKED", Message: "WeChat blocked this user's login", Err: err}
+		case miniprogram.ErrCodeRateLimited:
+			return &Error{Kind: Upstream, Code: "LOGIN_RATE_LIMITED", Message: "the mini-program's login quota is spent; try again in a minute", Err: err}
+		case miniprogram.ErrCodeBusy:
+			return &Error{Kind: Upstream, Code: "LOGIN_BUSY", Message: "the WeChat login API is busy; try again", Err: err}
+		case 40013, 40125:
+			return &Error{Kind: Config, Code: "CONFIG_ERROR", Message: "the login API refused the mini-program's AppID or AppSecret", Err: err}
+		}
+		return &Error{Kind: Upstream, Code: "LOGIN_FAILED", Message: "the WeChat login API refused the code: " + refusal.Msg, Err: err}
+	}
+	return &Error{Kind: Upstream, Code: "LOGIN_UNAVAILABLE", Message: "the WeChat login API could not be reached", Err: err}
+}

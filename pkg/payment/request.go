@@ -1,0 +1,117 @@
+package payment
+
+import (
+	"net/netip"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// Request is a validated request for a payment.
+type Request struct {
+	TotalFee    int64  // fen
+	Description string // "" means the default
+	Attach      string
+	Code        string // a wx.login code, used when no OpenID is known
+	OpenID      string // set only from a verified source
+	ClientIP    string
+}
+
+// ParseRequest reads the pay fields of a JSON object: total_fee, code,
+// description and attach. Unknown fields are ignored; an openid field is
+// never read, because the client is not a verified source.
+func ParseRequest(body []byte, maxTotalFee int64) (Request, error) {
+	if !gjson.ValidBytes(body) {
+		return Request{}, invalid("INVALID_BODY", "the body must be a JSON object")
+	}
+	obj := gjson.ParseBytes(body)
+	if !obj.IsObject() {
+		return Request{}, invalid("INVALID_BODY", "the body must be a JSON object")
+	}
+	var r Request
+	var err error
+	if r.TotalFee, err = ParseTotalFee(obj.Get("total_fee"), maxTotalFee); err != nil {
+		return Request{}, err
+	}
+	if r.Description, err = optionalText(obj.Get("description"), "INVALID_DESCRIPTION", "description", wxpay.MaxBodyBytes); err != nil {
+		return Request{}, err
+	}
+	if r.Attach, err = optionalText(obj.Get("attach"), "INVALID_ATTACH", "attach", wxpay.MaxAttachBytes); err != nil {
+		return Request{}, err
+	}
+	if code := obj.Get("code"); code.Exists() && code.Type != gjson.Null {
+		if code.Type != gjson.String || len(code.Str) > 128 {
+			return Request{}, invalid("INVALID_CODE", "code must be the string wx.login returned")
+		}
+		r.Code = code.Str
+	}
+	return r, nil
+}
+
+// ParseTotalFee accepts a positive integer number of fen up to max, written
+// as a JSON integer (180) or a canonical decimal string ("180"). Everything
+// else is refused: 0, negatives, 180.0, 1e3, "0180", "+180", spaces,
+// booleans, null, arrays and a missing value.
+func ParseTotalFee(v gjson.Result, max int64) (int64, error) {
+	var digits string
+	switch v.Type {
+	case gjson.Number:
+		digits = v.Raw
+	case gjson.String:
+		digits = v.Str
+	}
+	if digits == "" || len(digits) > 19 || digits[0] == '0' {
+		return 0, invalidFee(max)
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, invalidFee(max)
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 1 || n > max {
+		return 0, invalidFee(max)
+	}
+	return n, nil
+}
+
+func invalidFee(max int64) error {
+	return invalid("INVALID_TOTAL_FEE", "total_fee must be a whole number of fen from 1 to "+strconv.FormatInt(max, 10)+", such as 180 or \"180\"")
+}
+
+// optionalText reads an optional string field that ends up in a v2 XML
+// field and a v3 JSON field: at most max bytes of valid UTF-8, no control
+// characters, and (v3's rule, kept on v2 too) nothing outside the Basic
+// Multilingual Plane.
+func optionalText(v gjson.Result, code, name string, max int) (string, error) {
+	if !v.Exists() || v.Type == gjson.Null {
+		return "", nil
+	}
+	if v.Type != gjson.String {
+		return "", invalid(code, name+" must be a string")
+	}
+	s := v.Str
+	if len(s) > max {
+		return "", invalid(code, name+" must be at most "+strconv.Itoa(max)+" bytes of UTF-8 (it is not truncated)")
+	}
+	if !utf8.ValidString(s) {
+		return "", invalid(code, name+" must be valid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r > 0xFFFF || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF {
+			return "", invalid(code, name+" must not hold control characters or characters outside the Basic Multilingual Plane, such as emoji")
+		}
+	}
+	return s, nil
+}
+
+// ParseClientIP validates a client IP given by a trusted caller.
+func ParseClientIP(s string) (string, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", invalid("INVALID_SPBILL_CREATE_IP", "spbill_create_ip must be an IPv4 or IPv6 address")
+	}
+	return a.Unmap().String(), nil
+}

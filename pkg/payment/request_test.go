@@ -1,0 +1,100 @@
+package payment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+)
+
+func TestParseTotalFee(t *testing.T) {
+	const max = 2147483647
+	accept := map[string]int64{
+		`180`: 180, `"180"`: 180, `1`: 1, `"2147483647"`: 2147483647, `2147483647`: 2147483647, `"\u0031\u0038\u0030"`: 180,
+	}
+	for raw, want := range accept {
+		got, err := ParseTotalFee(gjson.Parse(raw), max)
+		if err != nil || got != want {
+			t.Errorf("%s: got %d, %v", raw, got, err)
+		}
+	}
+	refuse := []string{
+		`0`, `"0"`, `-1`, `"-1"`, `-0`, `180.0`, `1.5`, `1e3`, `1E3`, `"1e3"`, `"0180"`, `0180`, `"+180"`, `"0x10"`,
+		`" 180"`, `"180 "`, `"18 0"`, `""`, `true`, `false`, `null`, `[180]`, `{"v":180}`, `2147483648`, `"2147483648"`,
+		`9223372036854775808`, `99999999999999999999`, `"１８０"`, `"180\n"`,
+	}
+	for _, raw := range refuse {
+		if got, err := ParseTotalFee(gjson.Parse(raw), max); !isCode(err, "INVALID_TOTAL_FEE") {
+			t.Errorf("%s: got %d, %v", raw, got, err)
+		}
+	}
+	if _, err := ParseTotalFee(gjson.Result{}, max); !isCode(err, "INVALID_TOTAL_FEE") {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := ParseTotalFee(gjson.Parse(`1001`), 1000); !isCode(err, "INVALID_TOTAL_FEE") {
+		t.Errorf("over a configured max: %v", err)
+	}
+	if n, err := ParseTotalFee(gjson.Parse(`1000`), 1000); n != 1000 || err != nil {
+		t.Errorf("at the configured max: %d %v", n, err)
+	}
+}
+
+func isCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code && e.Kind == Invalid && e.Message != ""
+}
+
+func TestParseRequest(t *testing.T) {
+	r, err := ParseRequest([]byte(`{"total_fee":"180","code":"0a1","description":"腾讯充值中心-QQ会员充值","attach":"x=1","openid":"forged","extra":[1]}`), 2147483647)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.TotalFee != 180 || r.Code != "0a1" || r.Description != "腾讯充值中心-QQ会员充值" || r.Attach != "x=1" || r.OpenID != "" {
+		t.Fatalf("%+v", r)
+	}
+	cases := map[string]string{
+		``:                                  "INVALID_BODY",
+		`[]`:                                "INVALID_BODY",
+		`"x"`:                               "INVALID_BODY",
+		`{"total_fee":180`:                  "INVALID_BODY",
+		`{}`:                                "INVALID_TOTAL_FEE",
+		`{"total_fee":180,"code":5}`:        "INVALID_CODE",
+		`{"total_fee":180,"description":5}`: "INVALID_DESCRIPTION",
+		`{"total_fee":180,"description":"` + strings.Repeat("a", 128) + `"}`: "INVALID_DESCRIPTION",
+		`{"total_fee":180,"description":"` + strings.Repeat("中", 43) + `"}`:  "INVALID_DESCRIPTION",
+		`{"total_fee":180,"description":"pay 😀"}`:                            "INVALID_DESCRIPTION",
+		`{"total_fee":180,"description":"a\u0000b"}`:                         "INVALID_DESCRIPTION",
+		`{"total_fee":180,"attach":"` + strings.Repeat("a", 128) + `"}`:      "INVALID_ATTACH",
+		`{"total_fee":180,"attach":{}}`:                                      "INVALID_ATTACH",
+	}
+	for body, code := range cases {
+		if _, err := ParseRequest([]byte(body), 2147483647); !isCode(err, code) {
+			t.Errorf("%.60s: got %v, want %s", body, err, code)
+		}
+	}
+	// Exactly at the limits is fine: 127 ASCII bytes, 42 three-byte characters.
+	for _, ok := range []string{strings.Repeat("a", 127), strings.Repeat("中", 42)} {
+		if _, err := ParseRequest([]byte(`{"total_fee":1,"description":"`+ok+`","attach":"`+ok+`"}`), 10); err != nil {
+			t.Errorf("%d bytes: %v", len(ok), err)
+		}
+	}
+}
+
+func FuzzParseTotalFee(f *testing.F) {
+	for _, s := range []string{`180`, `"180"`, `0`, `1e3`, `"0180"`, `-5`, `null`, `2147483648`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		n, err := ParseTotalFee(gjson.Parse(raw), 2147483647)
+		if err != nil {
+			if n != 0 || !isCode(err, "INVALID_TOTAL_FEE") {
+				t.Fatalf("%q: %d %v", raw, n, err)
+			}
+			return
+		}
+		if n < 1 || n > 2147483647 {
+			t.Fatalf("%q accepted as %d", raw, n)
+		}
+	})
+}

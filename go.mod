@@ -2,7 +2,10 @@ module github.com/wxpay-scf/wxpay-scf
 
 go 1.26.8
 
-require github.com/tidwall/gjson v1.18.0
+require (
+	github.com/tencentyun/scf-go-lib v0.0.0-20230904103145-13c9a7eeca80
+	github.com/tidwall/gjson v1.18.0
+)
 
 require (
 	github.com/tidwall/match v1.1.1 // indirect

@@ -92,19 +92,30 @@ func optionalText(v gjson.Result, code, name string, max int) (string, error) {
 	if v.Type != gjson.String {
 		return "", invalid(code, name+" must be a string")
 	}
-	s := v.Str
+	if problem := CheckText(v.Str, max); problem != "" {
+		return "", invalid(code, name+" "+problem)
+	}
+	return v.Str, nil
+}
+
+// CheckText applies the rule for texts that reach WeChat Pay (description,
+// attach, the default body): at most max bytes of valid UTF-8, no control
+// characters, nothing outside the Basic Multilingual Plane (v3 refuses
+// emoji; v2 keeps the same rule so a mini-program works on both). It
+// returns what is wrong, or "".
+func CheckText(s string, max int) string {
 	if len(s) > max {
-		return "", invalid(code, name+" must be at most "+strconv.Itoa(max)+" bytes of UTF-8 (it is not truncated)")
+		return "must be at most " + strconv.Itoa(max) + " bytes of UTF-8 (it is not truncated)"
 	}
 	if !utf8.ValidString(s) {
-		return "", invalid(code, name+" must be valid UTF-8")
+		return "must be valid UTF-8"
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r > 0xFFFF || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF {
-			return "", invalid(code, name+" must not hold control characters or characters outside the Basic Multilingual Plane, such as emoji")
+		if r < 0x20 || r == 0x7f || r > 0xFFFF || r == 0xFFFE || r == 0xFFFF {
+			return "must not hold control characters or characters outside the Basic Multilingual Plane, such as emoji"
 		}
 	}
-	return s, nil
+	return ""
 }
 
 // ParseClientIP validates a client IP given by a trusted caller.

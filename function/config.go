@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// config is the function's environment, read once and validated.
+type config struct {
+	appID        string
+	mchID        string
+	key          string
+	notifyURL    string
+	signType     wxpay.SignType
+	body         string
+	appSecret    string
+	openidHeader string // lower-case header name, or ""
+	maxTotalFee  int64
+	apiBase      string
+	loginAPIBase string
+}
+
+// configError names a variable that is missing or invalid, and why; never its value.
+type configError struct {
+	Var    string
+	Reason string
+}
+
+func (e *configError) Error() string { return e.Var + ": " + e.Reason }
+
+// defaultBody is the goods description when neither the request nor WXPAY_BODY gives one.
+const defaultBody = "商品"
+
+// loadConfig reads every variable and returns all the problems it finds.
+func loadConfig(getenv func(string) string) (*config, []*configError) {
+	var errs []*configError
+	bad := func(name, reason string) { errs = append(errs, &configError{name, reason}) }
+	required := func(name string) string {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			bad(name, "is required and not set")
+		}
+		return v
+	}
+	c := &config{
+		appID:        required("WXPAY_APPID"),
+		mchID:        required("WXPAY_MCHID"),
+		notifyURL:    required("WXPAY_NOTIFY_URL"),
+		appSecret:    strings.TrimSpace(getenv("WXPAY_APPSECRET")),
+		openidHeader: strings.ToLower(strings.TrimSpace(getenv("WXPAY_OPENID_HEADER"))),
+		maxTotalFee:  wxpay.MaxTotalFee,
+		body:         defaultBody,
+	}
+	if c.mchID != "" && strings.Trim(c.mchID, "0123456789") != "" {
+		bad("WXPAY_MCHID", "must be the merchant number, digits only")
+	}
+	switch v := getenv("WXPAY_API_VERSION"); v {
+	case "", "v2":
+		c.key = getenv("WXPAY_KEY")
+		if c.key == "" {
+			bad("WXPAY_KEY", "is required with API v2 and not set")
+		} else if len(c.key) != 32 {
+			bad("WXPAY_KEY", "must be exactly 32 characters")
+		}
+	default:
+		bad("WXPAY_API_VERSION", "must be v2; API v3 is not available in this build")
+	}
+	if c.notifyURL != "" {
+		u, err := url.Parse(c.notifyURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("WXPAY_NOTIFY_URL", "must be an absolute http(s) URL of …/notify without a query string")
+		}
+	}
+	st, err := wxpay.ParseSignType(getenv("WXPAY_SIGN_TYPE"))
+	if err != nil {
+		bad("WXPAY_SIGN_TYPE", "must be MD5 or HMAC-SHA256")
+	}
+	c.signType = st
+	if v := getenv("WXPAY_BODY"); v != "" {
+		c.body = v
+		if problem := payment.CheckText(v, wxpay.MaxBodyBytes); problem != "" {
+			bad("WXPAY_BODY", problem)
+		}
+	}
+	if v := getenv("WXPAY_MAX_TOTAL_FEE"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > wxpay.MaxTotalFee {
+			bad("WXPAY_MAX_TOTAL_FEE", fmt.Sprintf("must be a whole number of fen from 1 to %d", wxpay.MaxTotalFee))
+		}
+		c.maxTotalFee = n
+	}
+	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
+	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
+	return c, errs
+}
+
+func baseURL(getenv func(string) string, name, def string, bad func(string, string)) string {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+		bad(name, "must be an absolute http(s) URL")
+		return def
+	}
+	return strings.TrimRight(v, "/")
+}
+

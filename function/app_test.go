@@ -455,7 +455,7 @@ func TestDirectInvocation(t *testing.T) {
 		`{"total_fee":180,"openid":"o","spbill_create_ip":"x"}`:  "INVALID_SPBILL_CREATE_IP: ",
 		`{"total_fee":180,"openid":"o","spbill_create_ip":1234}`: "INVALID_SPBILL_CREATE_IP: ",
 		`{"action":"refund","out_trade_no":"x"}`:                 "INVALID_ACTION: ",
-		`[1,2]`:                                                  "INVALID_BODY: ",
+		`[1,2]`:                                                  "INVALID_EVENT: ",
 		`{"total_fee":180,"openid":"unknown-user"}`:              "PARAM_ERROR: ",
 	} {
 		out, err := f.invoke(event, time.Second)

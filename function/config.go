@@ -112,4 +112,3 @@ func baseURL(getenv func(string) string, name, def string, bad func(string, stri
 	}
 	return strings.TrimRight(v, "/")
 }
-

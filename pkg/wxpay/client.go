@@ -162,7 +162,7 @@ func retryable(err error) bool {
 }
 
 func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Params, error) {
-	if c.AttemptTimeout > 0 {
+	if deadline, ok := ctx.Deadline(); c.AttemptTimeout > 0 && (!ok || time.Until(deadline) > c.AttemptTimeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
 		defer cancel()
@@ -181,7 +181,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Par
 		return nil, transportError(err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
+	raw, err := ReadBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return nil, transportError(err)
 	}
@@ -189,6 +189,24 @@ func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Par
 		return nil, &HTTPError{StatusCode: resp.StatusCode}
 	}
 	return c.checkAnswer(raw)
+}
+
+// ReadBody reads at most MaxBodySize+1 bytes of an HTTP body, sized by its
+// Content-Length when one is known, so that callers can refuse bodies over
+// MaxBodySize.
+func ReadBody(r io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength < 0 || contentLength > MaxBodySize {
+		return io.ReadAll(io.LimitReader(r, MaxBodySize+1))
+	}
+	buf := make([]byte, contentLength, contentLength+1)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	// Anything past the declared length means the length lied.
+	if n, _ := r.Read(buf[len(buf):cap(buf)]); n > 0 {
+		return nil, fmt.Errorf("body longer than its Content-Length")
+	}
+	return buf, nil
 }
 
 // transportError drops the URL that net/http puts in its errors (requests

@@ -1,6 +1,7 @@
 package wxpay
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha256"
@@ -122,7 +123,9 @@ func digest(sum *[sha256.Size]byte, fs []field, key string, t SignType) (int, er
 		return md5.Size, nil
 	case SignHMACSHA256:
 		m := hmac.New(sha256.New, []byte(key))
-		m.Write(msg)
+		// A copy goes through the interface, so that msg's stack buffer
+		// does not escape on the MD5 path.
+		m.Write(bytes.Clone(msg))
 		m.Sum(sum[:0])
 		return sha256.Size, nil
 	}

@@ -30,7 +30,7 @@ func bizFail(code, des string) answer {
 // identity and signature, and sign the answer with the request's sign type.
 func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(io.LimitReader(r.Body, wxpay.MaxBodySize+1))
+		raw, _ := wxpay.ReadBody(r.Body, r.ContentLength)
 		p, err := wxpay.DecodeXML(raw)
 		s.record(r.URL.Path, p)
 		fault, faulty := s.nextFault(r.URL.Path)
@@ -97,7 +97,8 @@ func (s *Sim) encode(a answer, fault FaultKind) []byte {
 		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "FAIL", "return_msg": a.fail})
 		return body
 	}
-	out := maps.Clone(a.fields)
+	out := make(wxpay.Params, len(a.fields)+8)
+	maps.Copy(out, a.fields)
 	out["return_code"] = "SUCCESS"
 	out["return_msg"] = "OK"
 	out["appid"] = s.cfg.AppID
@@ -139,20 +140,28 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 	if !s.users[p["openid"]] {
 		return bizFail("PARAM_ERROR", "appid和openid不匹配")
 	}
-	business := maps.Clone(p)
-	for _, f := range []string{"appid", "mch_id", "nonce_str", "sign", "sign_type"} {
-		delete(business, f)
+	business := make(wxpay.Params, len(p))
+	for k, v := range p {
+		switch k {
+		case "appid", "mch_id", "nonce_str", "sign", "sign_type":
+		default:
+			business[k] = v
+		}
+	}
+	doc, err := wxpay.EncodeXML(business)
+	if err != nil {
+		return refuse("参数格式错误")
 	}
 	no := p["out_trade_no"]
-	if o, ok := s.orders[no]; ok {
-		if !maps.Equal(o.Params, business) {
-			return bizFail("OUT_TRADE_NO_USED", "商户订单号重复")
-		}
-		return answer{fields: wxpay.Params{"prepay_id": o.PrepayID, "trade_type": wxpay.TradeTypeJSAPI}}
+	o, ok := s.orders[no]
+	if ok && o.fields != string(doc) {
+		return bizFail("OUT_TRADE_NO_USED", "商户订单号重复")
 	}
-	o := &Order{Params: business, PrepayID: "wx" + s.now().Format("20060102150405") + randomHex(20)}
-	s.orders[no] = o
-	return answer{fields: wxpay.Params{"prepay_id": o.PrepayID, "trade_type": wxpay.TradeTypeJSAPI}}
+	if !ok {
+		o = &order{fields: string(doc), prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20)}
+		s.orders[no] = o
+	}
+	return answer{fields: wxpay.Params{"prepay_id": o.prepayID, "trade_type": wxpay.TradeTypeJSAPI}}
 }
 
 // checkOrderFields applies the unified order's format rules; it returns the

@@ -9,12 +9,12 @@
 package wxpaytest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"time"
@@ -72,6 +72,13 @@ type Order struct {
 	PrepayID string
 }
 
+// order is how an order is kept: strings only, so that a simulator holding
+// many orders costs the garbage collector little.
+type order struct {
+	fields   string // the business fields as a sorted XML document
+	prepayID string
+}
+
 // Sim is the simulated WeChat Pay and login API.
 type Sim struct {
 	cfg     Config
@@ -81,7 +88,7 @@ type Sim struct {
 	mu       sync.Mutex
 	faults   map[string][]Fault
 	requests []Request
-	orders   map[string]*Order
+	orders   map[string]*order
 	codes    map[string]loginCode
 	users    map[string]bool
 	closed   bool
@@ -100,7 +107,7 @@ func New(cfg Config) *Sim {
 		mux:     http.NewServeMux(),
 		closing: make(chan struct{}),
 		faults:  map[string][]Fault{},
-		orders:  map[string]*Order{},
+		orders:  map[string]*order{},
 		codes:   map[string]loginCode{},
 		users:   map[string]bool{},
 	}
@@ -128,13 +135,34 @@ func (s *Sim) Transport() http.RoundTripper { return transport{s} }
 type transport struct{ h http.Handler }
 
 func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
+	w := &responseWriter{header: http.Header{}, status: http.StatusOK}
+	t.h.ServeHTTP(w, r)
 	if err := r.Context().Err(); err != nil {
 		return nil, err
 	}
-	return rec.Result(), nil
+	return &http.Response{
+		Status:        http.StatusText(w.status),
+		StatusCode:    w.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        w.header,
+		Body:          io.NopCloser(bytes.NewReader(w.body.Bytes())),
+		ContentLength: int64(w.body.Len()),
+		Request:       r,
+	}, nil
 }
+
+// responseWriter collects an in-process answer.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header         { return w.header }
+func (w *responseWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *responseWriter) WriteHeader(status int)      { w.status = status }
 
 // Inject queues faults for the next requests to path, one request each.
 func (s *Sim) Inject(path string, faults ...Fault) {
@@ -143,7 +171,11 @@ func (s *Sim) Inject(path string, faults ...Fault) {
 	s.faults[path] = append(s.faults[path], faults...)
 }
 
-// Requests returns every request received so far.
+// maxRecorded bounds the request log of a long-running simulator.
+const maxRecorded = 1000
+
+// Requests returns the requests received so far: all of the last 500 at
+// least, and never more than 1000.
 func (s *Sim) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,8 +185,13 @@ func (s *Sim) Requests() []Request {
 // Order returns the order recorded for outTradeNo, or nil.
 func (s *Sim) Order(outTradeNo string) *Order {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.orders[outTradeNo]
+	o := s.orders[outTradeNo]
+	s.mu.Unlock()
+	if o == nil {
+		return nil
+	}
+	p, _ := wxpay.DecodeXML([]byte(o.fields))
+	return &Order{Params: p, PrepayID: o.prepayID}
 }
 
 // AddUser makes openid a user of the mini-program, as if it had logged in.
@@ -196,6 +233,9 @@ func (s *Sim) nextFault(path string) (Fault, bool) {
 func (s *Sim) record(path string, p wxpay.Params) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.requests) == maxRecorded {
+		s.requests = append(s.requests[:0], s.requests[maxRecorded/2:]...)
+	}
 	s.requests = append(s.requests, Request{Path: path, Params: p})
 }
 

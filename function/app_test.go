@@ -517,3 +517,5 @@ func TestErrorResponseHidesUnknownErrors(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 }
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

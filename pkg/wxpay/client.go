@@ -88,6 +88,9 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 		fs = append(fs, field{"sign_type", string(st)})
 	}
 	for k, v := range params {
+		if v == "" {
+			continue // optional and unsigned; nothing to send
+		}
 		switch k {
 		case "appid", "mch_id", "nonce_str", "sign_type", "sign":
 			return nil, fmt.Errorf("%w: %s is set by the client", ErrInvalidField, k)

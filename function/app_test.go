@@ -399,6 +399,7 @@ func TestConfigErrors(t *testing.T) {
 		"WXPAY_BODY":           func(e map[string]string) { e["WXPAY_BODY"] = strings.Repeat("x", 128) },
 		"WXPAY_API_BASE":       func(e map[string]string) { e["WXPAY_API_BASE"] = "ftp://x" },
 		"WXPAY_LOGIN_API_BASE": func(e map[string]string) { e["WXPAY_LOGIN_API_BASE"] = "not a url" },
+		"WXPAY_NOTIFY_URL ":    func(e map[string]string) { e["WXPAY_NOTIFY_URL"] = "${env:WXPAY_NOTIFY_URL}" },
 	}
 	for name, edit := range cases {
 		f := newFixture(t, edit)
@@ -409,6 +410,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: direct invocation got %v", name, err)
 		}
 		log := f.log.String()
+		name = strings.TrimSpace(name)
 		if !strings.Contains(log, `"variable":"`+name+`"`) || strings.Count(log, `"msg":"configuration"`) != 1 {
 			t.Errorf("%s: log does not name the variable once: %s", name, log)
 		}

@@ -38,12 +38,20 @@ func (e *configError) Error() string { return e.Var + ": " + e.Reason }
 const defaultBody = "商品"
 
 // loadConfig reads every variable and returns all the problems it finds.
-func loadConfig(getenv func(string) string) (*config, []*configError) {
+func loadConfig(lookup func(string) string) (*config, []*configError) {
 	var errs []*configError
 	bad := func(name, reason string) { errs = append(errs, &configError{name, reason}) }
+	getenv := func(name string) string {
+		v := lookup(name)
+		if strings.HasPrefix(v, "${") {
+			bad(name, "holds an unresolved deployment variable; set it in the deploying shell")
+			return ""
+		}
+		return v
+	}
 	required := func(name string) string {
 		v := strings.TrimSpace(getenv(name))
-		if v == "" {
+		if v == "" && !strings.HasPrefix(lookup(name), "${") {
 			bad(name, "is required and not set")
 		}
 		return v

@@ -105,6 +105,9 @@ func (p *Process) Invoke(event []byte, timeout time.Duration, requestID string) 
 	return &Result{Payload: resp.Payload, Error: resp.Error}, nil
 }
 
+// PID is the binary's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Close stops the binary.
 func (p *Process) Close() error {
 	p.client.Close()

@@ -208,6 +208,7 @@ func coldStart(args []string) error {
 	fs := flag.NewFlagSet("coldstart", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
 	n := fs.Int("n", 30, "starts to measure")
+	payments := fs.Int("payments", 1000, "payments to run when measuring memory")
 	fs.Parse(args)
 	info, err := os.Stat(*binary)
 	if err != nil {
@@ -227,5 +228,45 @@ func coldStart(args []string) error {
 		*binary, float64(info.Size())/1e6, *n,
 		times[0].Round(10*time.Microsecond), times[len(times)/2].Round(10*time.Microsecond),
 		times[len(times)*9/10].Round(10*time.Microsecond), times[len(times)-1].Round(10*time.Microsecond))
+	return peakMemory(*binary, *payments)
+}
+
+// peakMemory runs payments against a simulator and reports the binary's
+// peak resident memory, the figure SCF's memory tier must hold.
+func peakMemory(binary string, payments int) error {
+	m := newTestMerchant()
+	sim, err := startSim(m, "127.0.0.1:0", false)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	fn, err := startFunction(binary, m.env(sim.URL, "https://pay.example.com/notify"), io.Discard)
+	if err != nil {
+		return err
+	}
+	defer fn.Close()
+	event, err := os.ReadFile("scripts/events/function_url.json")
+	if err != nil {
+		return err
+	}
+	var worst time.Duration
+	for i := 0; i < payments; i++ {
+		start := time.Now()
+		r, err := fn.Invoke(fill(event, sim), 3*time.Second, "measure")
+		if err != nil || r.Error != nil || !bytes.Contains(r.Payload, []byte(`"statusCode":200`)) {
+			return fmt.Errorf("payment %d failed: %v %+v", i, err, r)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", fn.PID()))
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			fmt.Printf("peak resident memory after %d payments over the SCF protocol: %s (slowest invocation %v)\n",
+				payments, strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), worst.Round(10*time.Microsecond))
+		}
+	}
 	return nil
 }

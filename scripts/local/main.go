@@ -6,6 +6,7 @@
 //	go run ./scripts/local serve     -binary build/main -addr 127.0.0.1:9000 [-sim]
 //	go run ./scripts/local sim       -addr 127.0.0.1:9100
 //	go run ./scripts/local coldstart -binary build/main -n 30
+//	go run ./scripts/local package   -binary build/main -out build/wxpay.zip
 //
 // With -sim (always for demo) the function gets a fresh test merchant whose
 // key and AppSecret are generated for this run, and talks to an in-process
@@ -24,7 +25,7 @@ func main() {
 		usage()
 	}
 	cmds := map[string]func([]string) error{
-		"demo": demo, "invoke": invoke, "serve": serve, "sim": runSim, "coldstart": coldStart,
+		"demo": demo, "invoke": invoke, "serve": serve, "sim": runSim, "coldstart": coldStart, "package": pack,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
@@ -37,6 +38,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart [flags]; -h after a command lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart|package [flags]; -h after a command lists its flags")
 	os.Exit(2)
 }

@@ -1,0 +1,49 @@
+# BINARY must equal serverless.yml's handler; BUILD is its src.
+BINARY := main
+BUILD  := build
+EVENT  ?= scripts/events/function_url.json
+LOCAL  := go run ./scripts/local
+
+.PHONY: build package test bench fuzz demo invoke serve sim coldstart deploy clean
+
+build:
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w" -o $(BUILD)/$(BINARY) ./function
+
+package: build
+	$(LOCAL) package -binary $(BUILD)/$(BINARY) -out $(BUILD)/wxpay.zip
+
+test:
+	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	go vet ./...
+	go test ./...
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./...
+
+# Each fuzz target for a short while (FUZZTIME=1m for longer).
+FUZZTIME ?= 10s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzDecodeXML$$' -fuzztime $(FUZZTIME) ./pkg/wxpay
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/httpevent
+	go test -run '^$$' -fuzz '^FuzzParseTotalFee$$' -fuzztime $(FUZZTIME) ./pkg/payment
+
+demo: build
+	$(LOCAL) demo -binary $(BUILD)/$(BINARY)
+
+invoke: build
+	$(LOCAL) invoke -binary $(BUILD)/$(BINARY) -event $(EVENT) -sim
+
+serve: build
+	$(LOCAL) serve -binary $(BUILD)/$(BINARY) $(if $(REAL),,-sim)
+
+sim:
+	$(LOCAL) sim
+
+coldstart: build
+	$(LOCAL) coldstart -binary $(BUILD)/$(BINARY)
+
+deploy: build
+	npx --yes --package serverless-cloud-framework scf deploy
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"archive/zip"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// pack writes the deployment zip: the binary at the root, executable, as
+// SCF's Go runtime expects.
+func pack(args []string) error {
+	fs := flag.NewFlagSet("package", flag.ExitOnError)
+	binary := fs.String("binary", "build/main", "the built function")
+	out := fs.String("out", "build/wxpay.zip", "the zip to write")
+	fs.Parse(args)
+	bin, err := os.ReadFile(*binary)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	z := zip.NewWriter(f)
+	h := &zip.FileHeader{Name: filepath.Base(*binary), Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := z.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(bin); err != nil {
+		return err
+	}
+	if err := z.Close(); err != nil {
+		return err
+	}
+	info, _ := f.Stat()
+	fmt.Printf("%s: %s at the root, %.1f MB zipped\n", *out, h.Name, float64(info.Size())/1e6)
+	return nil
+}

@@ -85,7 +85,33 @@ func Parse(event []byte) (*Request, error) {
 	if !root.IsObject() {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
-	method := root.Get("httpMethod")
+	// One pass over the top-level keys; the first of a repeated key wins.
+	var method, path, headers, query, body, base64Flag, rc gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		var slot *gjson.Result
+		switch k.Str {
+		case "httpMethod":
+			slot = &method
+		case "path":
+			slot = &path
+		case "headers":
+			slot = &headers
+		case "queryString":
+			slot = &query
+		case "body":
+			slot = &body
+		case "isBase64Encoded":
+			slot = &base64Flag
+		case "requestContext":
+			slot = &rc
+		default:
+			return true
+		}
+		if !slot.Exists() {
+			*slot = v
+		}
+		return true
+	})
 	if !method.Exists() {
 		return &Request{Kind: Direct, Body: event}, nil
 	}
@@ -93,19 +119,17 @@ func Parse(event []byte) (*Request, error) {
 		return nil, fmt.Errorf("%w: httpMethod", ErrMalformed)
 	}
 	r := &Request{Kind: FunctionURL, Method: strings.ToUpper(method.Str)}
-	path := root.Get("path")
 	if path.Type != gjson.String && path.Exists() {
 		return nil, fmt.Errorf("%w: path", ErrMalformed)
 	}
 	r.Path = path.Str
 	var err error
-	if r.Header, err = values(root.Get("headers"), true); err != nil {
+	if r.Header, err = values(headers, true); err != nil {
 		return nil, fmt.Errorf("%w: headers: %w", ErrMalformed, err)
 	}
-	if r.Query, err = values(root.Get("queryString"), false); err != nil {
+	if r.Query, err = values(query, false); err != nil {
 		return nil, fmt.Errorf("%w: queryString: %w", ErrMalformed, err)
 	}
-	body := root.Get("body")
 	switch body.Type {
 	case gjson.String:
 		r.Body = []byte(body.Str)
@@ -113,14 +137,14 @@ func Parse(event []byte) (*Request, error) {
 	default:
 		return nil, fmt.Errorf("%w: body is not a string", ErrMalformed)
 	}
-	if root.Get("isBase64Encoded").Type == gjson.True {
+	if base64Flag.Type == gjson.True {
 		dec, err := base64.StdEncoding.DecodeString(body.Str)
 		if err != nil {
 			return nil, fmt.Errorf("%w: body is not base64", ErrMalformed)
 		}
 		r.Body = dec
 	}
-	if rc := root.Get("requestContext"); rc.Exists() {
+	if rc.Exists() {
 		r.Kind = APIGateway
 		r.SourceIP = clientIP(rc.Get("sourceIp").String())
 	} else if addrs := r.Header["x-scf-remote-addr"]; len(addrs) == 1 {

@@ -310,6 +310,16 @@ func (x *scanner) text() (string, error) {
 	var buf []byte
 	copied := false
 	for {
+		// The common case: printable ASCII that needs nothing.
+		if !copied {
+			for x.i < len(x.s) {
+				c := x.s[x.i]
+				if c < 0x20 || c >= utf8.RuneSelf || c == '<' || c == '&' || c == ']' {
+					break
+				}
+				x.i++
+			}
+		}
 		if x.i >= len(x.s) {
 			return "", x.fail("unexpected end inside a field")
 		}

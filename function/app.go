@@ -20,11 +20,11 @@ import (
 
 // app holds what the function builds once per instance.
 type app struct {
-	getenv func(string) string
-	log    *slog.Logger
-	http   *http.Client
-	now    func() time.Time
-	rand   io.Reader
+	getenv    func(string) string
+	log       *slog.Logger
+	transport http.RoundTripper
+	now       func() time.Time
+	rand      io.Reader
 
 	once sync.Once
 	cfg  *config
@@ -50,12 +50,12 @@ func (a *app) setup() {
 		a.cfg = cfg
 		wx := &wxpay.Client{
 			AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
-			BaseURL: cfg.apiBase, HTTP: a.http, Now: a.now, Rand: a.rand,
+			BaseURL: cfg.apiBase, Transport: a.transport, Now: a.now, Rand: a.rand,
 			AttemptTimeout: attemptTimeout,
 		}
 		a.svc = &payment.Service{WxPay: wx, NotifyURL: cfg.notifyURL, DefaultBody: cfg.body}
 		if cfg.appSecret != "" {
-			a.svc.Login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, HTTP: a.http}
+			a.svc.Login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, Transport: a.transport}
 		}
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -79,11 +78,11 @@ func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 	t.Cleanup(sim.Close)
 	log := &syncBuffer{}
 	a := &app{
-		getenv: func(k string) string { return env[k] },
-		log:    slog.New(slog.NewJSONHandler(log, nil)),
-		http:   &http.Client{Transport: sim.Transport()},
-		now:    time.Now,
-		rand:   rand.Reader,
+		getenv:    func(k string) string { return env[k] },
+		log:       slog.New(slog.NewJSONHandler(log, nil)),
+		transport: sim.Transport(),
+		now:       time.Now,
+		rand:      rand.Reader,
 	}
 	return &fixture{t: t, app: a, sim: sim, log: log}
 }

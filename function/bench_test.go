@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
@@ -26,11 +25,11 @@ func BenchmarkPayInvocation(b *testing.B) {
 	defer sim.Close()
 	sim.AddUser(testOpenID)
 	a := &app{
-		getenv: func(k string) string { return env[k] },
-		log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		http:   &http.Client{Transport: sim.Transport()},
-		now:    time.Now,
-		rand:   rand.Reader,
+		getenv:    func(k string) string { return env[k] },
+		log:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		transport: sim.Transport(),
+		now:       time.Now,
+		rand:      rand.Reader,
 	}
 	event := json.RawMessage(urlEvent("POST", "/release/pay", `{"total_fee":180,"description":"会员充值"}`, map[string]any{"x-wx-openid": testOpenID}))
 	ctx := context.Background()

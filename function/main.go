@@ -15,11 +15,11 @@ import (
 
 func main() {
 	a := &app{
-		getenv: os.Getenv,
-		log:    slog.New(slog.NewJSONHandler(os.Stdout, nil)),
-		http:   &http.Client{Transport: http.DefaultTransport},
-		now:    time.Now,
-		rand:   rand.Reader,
+		getenv:    os.Getenv,
+		log:       slog.New(slog.NewJSONHandler(os.Stdout, nil)),
+		transport: http.DefaultTransport,
+		now:       time.Now,
+		rand:      rand.Reader,
 	}
 	cloudfunction.Start(a.invoke)
 }

@@ -44,13 +44,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("miniprogram: errcode %d: %s", e.Code, e.Msg)
 }
 
-// Client exchanges codes for one mini-program. HTTP nil means a client with
-// no timeout of its own; BaseURL "" means DefaultBaseURL.
+// Client exchanges codes for one mini-program. Transport nil means
+// http.DefaultTransport (redirects are not followed); BaseURL "" means
+// DefaultBaseURL.
 type Client struct {
 	AppID     string
 	AppSecret string // never logged or returned
 	BaseURL   string
-	HTTP      *http.Client
+	Transport http.RoundTripper
 }
 
 // Session is the verified identity of a user. The session_key is dropped:
@@ -88,11 +89,11 @@ func (c *Client) exchange(ctx context.Context, code string) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("%w: bad base URL", ErrTransport)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	resp, err := hc.Do(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		// The URL holds the AppSecret: keep only the cause.
 		var ue *url.Error

@@ -20,7 +20,7 @@ func setup(t *testing.T) (*wxpaytest.Sim, *miniprogram.Client) {
 	sim := wxpaytest.New(wxpaytest.Config{AppID: "wxapp", MchID: "1", Key: "k", AppSecret: secret})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
-	return sim, &miniprogram.Client{AppID: "wxapp", AppSecret: secret, BaseURL: srv.URL, HTTP: srv.Client()}
+	return sim, &miniprogram.Client{AppID: "wxapp", AppSecret: secret, BaseURL: srv.URL, Transport: srv.Client().Transport}
 }
 
 func TestCode2SessionOnce(t *testing.T) {

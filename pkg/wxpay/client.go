@@ -26,9 +26,11 @@ type Client struct {
 	SignType SignType // signs requests and verifies answers; "" means MD5
 	BaseURL  string   // "" means DefaultBaseURL
 
-	HTTP *http.Client     // nil means a client with no timeout of its own
-	Now  func() time.Time // nil means time.Now
-	Rand io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
+	// Transport sends requests; nil means http.DefaultTransport. Requests
+	// go to it directly: a payment request never follows a redirect.
+	Transport http.RoundTripper
+	Now       func() time.Time // nil means time.Now
+	Rand      io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
 
 	// MaxAttempts bounds the sends of one request when WeChat answers
 	// SYSTEMERROR or BIZERR_NEED_RETRY, HTTP 5xx, or the network fails;
@@ -98,12 +100,7 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 		fs = append(fs, field{k, v})
 	}
 	slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.k, b.k) })
-	sign, err := signFields(fs, c.Key, st)
-	if err != nil {
-		return nil, err
-	}
-	at, _ := slices.BinarySearchFunc(fs, "sign", func(f field, k string) int { return strings.Compare(f.k, k) })
-	return encodeFields(slices.Insert(fs, at, field{"sign", sign}))
+	return encodeSigned(fs, c.Key, st)
 }
 
 // send posts body until an attempt gives a final answer, the attempts run
@@ -175,11 +172,11 @@ func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Par
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	resp, err := hc.Do(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return nil, transportError(err)
 	}

@@ -34,7 +34,7 @@ func newSim(t *testing.T) (*wxpaytest.Sim, *httptest.Server) {
 func newClient(srv *httptest.Server, st wxpay.SignType) *wxpay.Client {
 	return &wxpay.Client{
 		AppID: testAppID, MchID: testMchID, Key: testKey, SignType: st,
-		BaseURL: srv.URL, HTTP: srv.Client(), Rand: rand.Reader,
+		BaseURL: srv.URL, Transport: srv.Client().Transport, Rand: rand.Reader,
 		RetryWait: time.Millisecond,
 	}
 }

@@ -36,12 +36,13 @@ func (c *Client) JSAPIPayParams(prepayID string) (PayParams, error) {
 		Package:   "prepay_id=" + prepayID,
 		SignType:  string(c.signType()),
 	}
-	p.PaySign, err = Sign(Params{
-		"appId":     c.AppID,
-		"timeStamp": p.TimeStamp,
-		"nonceStr":  p.NonceStr,
-		"package":   p.Package,
-		"signType":  p.SignType,
+	// The five signed fields, already in ASCII order.
+	p.PaySign, err = signFields([]field{
+		{"appId", c.AppID},
+		{"nonceStr", p.NonceStr},
+		{"package", p.Package},
+		{"signType", p.SignType},
+		{"timeStamp", p.TimeStamp},
 	}, c.Key, c.signType())
 	return p, err
 }

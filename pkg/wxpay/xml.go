@@ -2,6 +2,7 @@ package wxpay
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -15,6 +16,29 @@ const MaxBodySize = 1 << 20
 func EncodeXML(p Params) ([]byte, error) {
 	var fb [32]field
 	return encodeFields(sortedFields(fb[:0], p))
+}
+
+// EncodeSigned signs p (which must not hold "sign") with key and t and
+// writes it with its sign as a flat <xml> document: what WeChat Pay sends
+// and expects. Tests use it to build correctly signed answers and
+// notifications.
+func EncodeSigned(p Params, key string, t SignType) ([]byte, error) {
+	if _, ok := p["sign"]; ok {
+		return nil, fmt.Errorf("%w: sign is computed, not given", ErrInvalidField)
+	}
+	var fb [32]field
+	return encodeSigned(sortedFields(fb[:0], p), key, t)
+}
+
+// encodeSigned signs fields sorted by name and encodes them with the sign
+// inserted in its place.
+func encodeSigned(fs []field, key string, t SignType) ([]byte, error) {
+	sign, err := signFields(fs, key, t)
+	if err != nil {
+		return nil, err
+	}
+	at, _ := slices.BinarySearchFunc(fs, "sign", func(f field, k string) int { return strings.Compare(f.k, k) })
+	return encodeFields(slices.Insert(fs, at, field{"sign", sign}))
 }
 
 func encodeFields(fs []field) ([]byte, error) {

@@ -236,3 +236,24 @@ func FuzzDecodeXML(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeSigned(t *testing.T) {
+	for _, v := range loadV2Vectors(t) {
+		for st, want := range map[SignType]string{SignMD5: v.MD5, SignHMACSHA256: v.HMAC} {
+			if want == "" {
+				continue
+			}
+			doc, err := EncodeSigned(Params(v.Params), v.Key, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := DecodeXML(doc)
+			if err != nil || p["sign"] != want || Verify(p, v.Key, st) != nil {
+				t.Fatalf("%s %s: %s", v.Source, st, doc)
+			}
+		}
+	}
+	if _, err := EncodeSigned(Params{"a": "1", "sign": "X"}, "k", SignMD5); !errors.Is(err, ErrInvalidField) {
+		t.Fatalf("a given sign: %v", err)
+	}
+}

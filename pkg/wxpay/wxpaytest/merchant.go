@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
@@ -111,11 +113,11 @@ func (s *Sim) encode(a answer, fault FaultKind) []byte {
 	if fault == BadSignature {
 		key = "0123456789abcdef0123456789abcdef"
 	}
-	out["sign"], _ = wxpay.Sign(out, key, a.signType)
 	if fault == NoSignature {
-		delete(out, "sign")
+		body, _ := wxpay.EncodeXML(out)
+		return body
 	}
-	body, _ := wxpay.EncodeXML(out)
+	body, _ := wxpay.EncodeSigned(out, key, a.signType)
 	return body
 }
 
@@ -140,28 +142,39 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 	if !s.users[p["openid"]] {
 		return bizFail("PARAM_ERROR", "appid和openid不匹配")
 	}
-	business := make(wxpay.Params, len(p))
-	for k, v := range p {
-		switch k {
-		case "appid", "mch_id", "nonce_str", "sign", "sign_type":
-		default:
-			business[k] = v
-		}
-	}
-	doc, err := wxpay.EncodeXML(business)
-	if err != nil {
-		return refuse("参数格式错误")
-	}
+	fingerprint := businessFields(p)
 	no := p["out_trade_no"]
 	o, ok := s.orders[no]
-	if ok && o.fields != string(doc) {
+	if ok && o.fields != fingerprint {
 		return bizFail("OUT_TRADE_NO_USED", "商户订单号重复")
 	}
 	if !ok {
-		o = &order{fields: string(doc), prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20)}
+		o = &order{fields: fingerprint, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20)}
 		s.orders[no] = o
 	}
 	return answer{fields: wxpay.Params{"prepay_id": o.prepayID, "trade_type": wxpay.TradeTypeJSAPI}}
+}
+
+// businessFields writes the fields that define an order (all but the
+// merchant's identity, nonce and signature) as one sorted string.
+func businessFields(p wxpay.Params) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		switch k {
+		case "appid", "mch_id", "nonce_str", "sign", "sign_type":
+		default:
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(p[k])
+		b.WriteByte(0) // decoded values never hold NUL
+	}
+	return b.String()
 }
 
 // checkOrderFields applies the unified order's format rules; it returns the

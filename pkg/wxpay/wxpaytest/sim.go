@@ -10,14 +10,14 @@ package wxpaytest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +81,7 @@ type Order struct {
 // order is how an order is kept: strings only, so that a simulator holding
 // many orders costs the garbage collector little.
 type order struct {
-	fields   string // the business fields as a sorted XML document
+	fields   string // the business fields, as businessFields writes them
 	prepayID string
 }
 
@@ -196,7 +196,11 @@ func (s *Sim) Order(outTradeNo string) *Order {
 	if o == nil {
 		return nil
 	}
-	p, _ := wxpay.DecodeXML([]byte(o.fields))
+	p := wxpay.Params{}
+	for _, kv := range strings.Split(strings.TrimSuffix(o.fields, "\x00"), "\x00") {
+		k, v, _ := strings.Cut(kv, "=")
+		p[k] = v
+	}
 	return &Order{Params: p, PrepayID: o.prepayID}
 }
 
@@ -253,12 +257,20 @@ func (s *Sim) hang(r *http.Request) {
 	}
 }
 
+// randomHex returns n random hex digits. The simulator's ids and nonces
+// only need to be unique, not secret, so a fast generator serves.
 func randomHex(n int) string {
-	b := make([]byte, (n+1)/2)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
+	const digits = "0123456789abcdef"
+	b := make([]byte, n)
+	var r uint64
+	for i := range b {
+		if i%16 == 0 {
+			r = rand.Uint64()
+		}
+		b[i] = digits[r&15]
+		r >>= 4
 	}
-	return hex.EncodeToString(b)[:n]
+	return string(b)
 }
 
 // jscode2session plays https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html

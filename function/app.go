@@ -87,20 +87,20 @@ func (a *app) budget(ctx context.Context) (context.Context, context.CancelFunc) 
 func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	start := a.now()
 	a.setup()
-	attrs := []any{}
+	attrs := make([]slog.Attr, 0, 10)
 	if lc, ok := functioncontext.FromContext(ctx); ok {
-		attrs = append(attrs, "request_id", lc.RequestID)
+		attrs = append(attrs, slog.String("request_id", lc.RequestID))
 	}
 	ev, err := httpevent.Parse(event)
 	if err != nil {
 		err := &payment.Error{Kind: payment.Invalid, Code: "INVALID_EVENT", Message: "the event is not valid JSON of a known shape", Err: err}
-		a.logInvocation(start, append(attrs, "kind", "unknown"), 0, err)
+		a.logInvocation(start, append(attrs, slog.String("kind", "unknown")), 0, err)
 		return nil, err
 	}
-	attrs = append(attrs, "kind", ev.Kind.String())
+	attrs = append(attrs, slog.String("kind", ev.Kind.String()))
 	if ev.Kind == httpevent.Direct {
 		res, err := a.direct(ctx, ev.Body)
-		a.logInvocation(start, append(attrs, "route", "pay"), 0, err)
+		a.logInvocation(start, append(attrs, slog.String("route", "pay")), 0, err)
 		if err != nil {
 			return nil, err
 		}
@@ -110,26 +110,26 @@ func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	if err != nil {
 		resp = errorResponse(err)
 	}
-	a.logInvocation(start, append(attrs, "route", ev.Route(), "method", ev.Method), resp.StatusCode, err)
+	a.logInvocation(start, append(attrs, slog.String("route", ev.Route()), slog.String("method", ev.Method)), resp.StatusCode, err)
 	return resp, nil
 }
 
 // logInvocation writes the one line each invocation gets. err's cause is
 // logged for operators; causes never hold secrets (see pkg/wxpay and
 // pkg/miniprogram), and no code, key or session_key is ever an attribute.
-func (a *app) logInvocation(start time.Time, attrs []any, status int, err error) {
-	attrs = append(attrs, "duration_ms", float64(a.now().Sub(start).Microseconds())/1000)
+func (a *app) logInvocation(start time.Time, attrs []slog.Attr, status int, err error) {
+	attrs = append(attrs, slog.Float64("duration_ms", float64(a.now().Sub(start).Microseconds())/1000))
 	if status != 0 {
-		attrs = append(attrs, "status", status)
+		attrs = append(attrs, slog.Int("status", status))
 	}
 	var pe *payment.Error
 	if errors.As(err, &pe) {
-		attrs = append(attrs, "code", pe.Code)
+		attrs = append(attrs, slog.String("code", pe.Code))
 		if pe.Err != nil {
-			attrs = append(attrs, "cause", pe.Err.Error())
+			attrs = append(attrs, slog.String("cause", pe.Err.Error()))
 		}
 	}
-	a.log.Info("invocation", attrs...)
+	a.log.LogAttrs(context.Background(), slog.LevelInfo, "invocation", attrs...)
 }
 
 // serveHTTP routes an HTTP event on the last segment of its path.

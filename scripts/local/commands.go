@@ -66,13 +66,12 @@ func invoke(args []string) error {
 	}
 	var env []string
 	if *useSim {
-		m := newTestMerchant()
-		sim, err := startSim(m, "127.0.0.1:0", false)
+		sim, _, simEnv, err := startTestMerchant(false, "http://127.0.0.1:9000/release/notify")
 		if err != nil {
 			return err
 		}
 		defer sim.Close()
-		env = m.env(sim.URL, "http://127.0.0.1:9000/release/notify")
+		env = simEnv
 		event = fill(event, sim)
 	}
 	fn, err := startFunction(*binary, env, os.Stderr)
@@ -123,13 +122,12 @@ func serve(args []string) error {
 	fs.Parse(args)
 	var env []string
 	if *useSim {
-		m := newTestMerchant()
-		sim, err := startSim(m, "127.0.0.1:0", true)
+		sim, _, simEnv, err := startTestMerchant(true, "http://"+*addr+"/notify")
 		if err != nil {
 			return err
 		}
 		defer sim.Close()
-		env = m.env(sim.URL, "http://"+*addr+"/notify")
+		env = simEnv
 		fmt.Printf("simulated WeChat Pay at %s\n", sim.URL)
 	}
 	fn, err := startFunction(*binary, env, os.Stderr)
@@ -234,13 +232,12 @@ func coldStart(args []string) error {
 // peakMemory runs payments against a simulator and reports the binary's
 // peak resident memory, the figure SCF's memory tier must hold.
 func peakMemory(binary string, payments int) error {
-	m := newTestMerchant()
-	sim, err := startSim(m, "127.0.0.1:0", false)
+	sim, _, env, err := startTestMerchant(false, "https://pay.example.com/notify")
 	if err != nil {
 		return err
 	}
 	defer sim.Close()
-	fn, err := startFunction(binary, m.env(sim.URL, "https://pay.example.com/notify"), io.Discard)
+	fn, err := startFunction(binary, env, io.Discard)
 	if err != nil {
 		return err
 	}

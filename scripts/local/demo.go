@@ -39,8 +39,7 @@ func demo(args []string) error {
 	binary := fs.String("binary", "build/main", "the built function")
 	fs.Parse(args)
 
-	m := newTestMerchant()
-	sim, err := startSim(m, "127.0.0.1:0", false)
+	sim, m, env, err := startTestMerchant(false, "https://pay.example.com/release/notify")
 	if err != nil {
 		return err
 	}
@@ -48,7 +47,7 @@ func demo(args []string) error {
 	fmt.Printf("1. Simulated WeChat Pay and login API at %s\n   test merchant mch_id %s, AppID %s (key and AppSecret generated for this run)\n", sim.URL, m.mchID, m.appID)
 
 	logs := &lockedBuffer{}
-	fn, err := startFunction(*binary, m.env(sim.URL, "https://pay.example.com/release/notify"), logs)
+	fn, err := startFunction(*binary, env, logs)
 	if err != nil {
 		return err
 	}

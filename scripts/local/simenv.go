@@ -46,6 +46,17 @@ func startSim(m testMerchant, addr string, anyCode bool) (*localSim, error) {
 
 func (s *localSim) Close() { s.Sim.Close(); s.srv.Close() }
 
+// startTestMerchant makes up a merchant, serves a simulator for it on a
+// free loopback port, and returns the function's environment for both.
+func startTestMerchant(anyCode bool, notifyURL string) (*localSim, testMerchant, []string, error) {
+	m := newTestMerchant()
+	sim, err := startSim(m, "127.0.0.1:0", anyCode)
+	if err != nil {
+		return nil, m, nil, err
+	}
+	return sim, m, m.env(sim.URL, notifyURL), nil
+}
+
 // env is the function's environment for the test merchant and simulator.
 func (m testMerchant) env(simURL, notifyURL string) []string {
 	return []string{

@@ -1,7 +1,6 @@
 package wxpaytest
 
 import (
-	"io"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -36,15 +35,7 @@ func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc {
 		p, err := wxpay.DecodeXML(raw)
 		s.record(r.URL.Path, p)
 		fault, faulty := s.nextFault(r.URL.Path)
-		switch fault.Kind {
-		case Hang:
-			s.hang(r)
-			return
-		case HTTP500:
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		case Garbage:
-			io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+		if s.playNetworkFault(w, r, fault) {
 			return
 		}
 		var a answer

@@ -249,6 +249,23 @@ func (s *Sim) record(path string, p wxpay.Params) {
 	s.requests = append(s.requests, Request{Path: path, Params: p})
 }
 
+// playNetworkFault plays the faults that happen before any API logic
+// (hang, HTTP 500, a body from something that is not the API) and reports
+// whether it played one.
+func (s *Sim) playNetworkFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	switch f.Kind {
+	case Hang:
+		s.hang(r)
+	case HTTP500:
+		w.WriteHeader(http.StatusInternalServerError)
+	case Garbage:
+		io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+	default:
+		return false
+	}
+	return true
+}
+
 // hang blocks until the client gives up or the simulator closes.
 func (s *Sim) hang(r *http.Request) {
 	select {
@@ -278,21 +295,11 @@ func (s *Sim) jscode2session(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.record(r.URL.Path, wxpay.Params{"appid": q.Get("appid"), "js_code": q.Get("js_code"), "grant_type": q.Get("grant_type")})
 	if f, ok := s.nextFault(r.URL.Path); ok {
-		switch f.Kind {
-		case Hang:
-			s.hang(r)
-			return
-		case HTTP500:
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		case Garbage:
-			io.WriteString(w, "<html>bad gateway</html>")
-			return
-		default:
+		if !s.playNetworkFault(w, r, f) {
 			code, _ := strconv.Atoi(f.Code)
 			writeJSON(w, map[string]any{"errcode": code, "errmsg": f.Msg})
-			return
 		}
+		return
 	}
 	fail := func(code int, msg string) { writeJSON(w, map[string]any{"errcode": code, "errmsg": msg}) }
 	switch {

@@ -172,7 +172,6 @@ func (a *app) pay(ctx context.Context, ev *httpevent.Request) (*httpevent.Respon
 	if req.ClientIP == "" {
 		// Every platform trigger sets the address; only a hand-made event
 		// lacks it. WeChat Pay needs some address, and never a client's claim.
-		a.log.Warn("event without a client address; using " + fallbackIP)
 		req.ClientIP = fallbackIP
 	}
 	bctx, cancel := a.budget(ctx)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs (Debian's mariadb-server) and starts a MariaDB on 127.0.0.1:3306
+# for the store suite, creates a throwaway database and user, and prints the
+# DSN to export as WXPAY_TEST_MYSQL_DSN. Test credentials only.
+set -euo pipefail
+
+if ! command -v mariadbd >/dev/null 2>&1; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >&2
+fi
+if ! mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+  (mariadbd --user=mysql --bind-address=127.0.0.1 --port=3306 >/tmp/mariadbd.log 2>&1 &)
+  for _ in $(seq 1 60); do
+    mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+fi
+mariadb -uroot -e "
+  CREATE DATABASE IF NOT EXISTS wxpay_test;
+  CREATE USER IF NOT EXISTS 'wxpay'@'127.0.0.1' IDENTIFIED BY 'wxpay-test';
+  GRANT ALL ON wxpay_test.* TO 'wxpay'@'127.0.0.1';
+  FLUSH PRIVILEGES;"
+echo "mysql://wxpay:wxpay-test@127.0.0.1:3306/wxpay_test"

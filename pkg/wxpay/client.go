@@ -29,8 +29,11 @@ type Client struct {
 	// Transport sends requests; nil means http.DefaultTransport. Requests
 	// go to it directly: a payment request never follows a redirect.
 	Transport http.RoundTripper
-	Now       func() time.Time // nil means time.Now
-	Rand      io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
+	// CertTransport sends the requests that need the merchant's client
+	// certificate (refunds); nil means refunds are not available.
+	CertTransport http.RoundTripper
+	Now           func() time.Time // nil means time.Now
+	Rand          io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
 
 	// MaxAttempts bounds the sends of one request when WeChat answers
 	// SYSTEMERROR or BIZERR_NEED_RETRY, HTTP 5xx, or the network fails;
@@ -65,6 +68,10 @@ func (c *Client) signType() SignType {
 // package's sentinel errors. appid, mch_id, nonce_str, sign_type and sign are
 // filled in and must not be in params.
 func (c *Client) Call(ctx context.Context, path string, params Params) (Params, error) {
+	return c.call(ctx, c.Transport, path, params)
+}
+
+func (c *Client) call(ctx context.Context, rt http.RoundTripper, path string, params Params) (Params, error) {
 	body, err := c.encodeRequest(params)
 	if err != nil {
 		return nil, err
@@ -73,7 +80,7 @@ func (c *Client) Call(ctx context.Context, path string, params Params) (Params, 
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	return c.send(ctx, base+path, body)
+	return c.send(ctx, rt, base+path, body)
 }
 
 // encodeRequest adds the merchant's identity and a fresh nonce to params,
@@ -105,7 +112,7 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 
 // send posts body until an attempt gives a final answer, the attempts run
 // out, or the context ends.
-func (c *Client) send(ctx context.Context, endpoint string, body []byte) (Params, error) {
+func (c *Client) send(ctx context.Context, rt http.RoundTripper, endpoint string, body []byte) (Params, error) {
 	attempts := c.MaxAttempts
 	if attempts <= 0 {
 		attempts = 3
@@ -123,7 +130,7 @@ func (c *Client) send(ctx context.Context, endpoint string, body []byte) (Params
 			wait *= 2
 		}
 		var answer Params
-		answer, err = c.attempt(ctx, endpoint, body)
+		answer, err = c.attempt(ctx, rt, endpoint, body)
 		if err == nil {
 			return answer, nil
 		}
@@ -161,7 +168,7 @@ func retryable(err error) bool {
 	return errors.Is(err, ErrTransport)
 }
 
-func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Params, error) {
+func (c *Client) attempt(ctx context.Context, rt http.RoundTripper, endpoint string, body []byte) (Params, error) {
 	if deadline, ok := ctx.Deadline(); c.AttemptTimeout > 0 && (!ok || time.Until(deadline) > c.AttemptTimeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
@@ -172,7 +179,6 @@ func (c *Client) attempt(ctx context.Context, endpoint string, body []byte) (Par
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	rt := c.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}

@@ -15,6 +15,7 @@ var (
 	ErrTooLarge            = errors.New("wxpay: document too large")
 	ErrInvalidField        = errors.New("wxpay: invalid field")
 	ErrTransport           = errors.New("wxpay: request did not complete")
+	ErrNoClientCertificate = errors.New("wxpay: no client certificate for this API")
 )
 
 // Error is a refusal by WeChat Pay: either return_code FAIL (the request

@@ -29,7 +29,11 @@ func bizFail(code, des string) answer {
 // v2 wraps an API handler with what every merchant API endpoint does: read a
 // bounded XML body, record it, play a queued fault, check the merchant's
 // identity and signature, and sign the answer with the request's sign type.
-func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc {
+func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc { return s.v2cert(api, false) }
+
+// v2cert is v2 for the APIs that also require the merchant's client
+// certificate (the /secapi/ paths).
+func (s *Sim) v2cert(api func(wxpay.Params) answer, needCert bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := wxpay.ReadBody(r.Body, r.ContentLength)
 		p, err := wxpay.DecodeXML(raw)
@@ -46,6 +50,8 @@ func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc {
 			a = refuse("XML格式错误")
 		case faulty && fault.Kind == ReturnFail:
 			a = refuse(fault.Msg)
+		case needCert && !s.presentsMerchantCert(r):
+			a = refuse("请求未携带有效的商户API证书")
 		default:
 			a = s.authenticate(p)
 			if a.fail == "" && a.fields == nil {
@@ -139,8 +145,19 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 	if ok && o.fields != fingerprint {
 		return bizFail("OUT_TRADE_NO_USED", "商户订单号重复")
 	}
+	if ok && o.state == "CLOSED" {
+		return bizFail("ORDERCLOSED", "订单已关闭")
+	}
+	if ok && o.state != "NOTPAY" {
+		return bizFail("ORDERPAID", "商户订单已支付")
+	}
 	if !ok {
-		o = &order{fields: fingerprint, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20)}
+		st, _ := wxpay.ParseSignType(p["sign_type"])
+		fee, _ := strconv.ParseInt(p["total_fee"], 10, 64)
+		o = &order{
+			fields: fingerprint, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20),
+			signType: st, openid: p["openid"], totalFee: fee, attach: p["attach"], state: "NOTPAY",
+		}
 		s.orders[no] = o
 	}
 	return answer{fields: wxpay.Params{"prepay_id": o.prepayID, "trade_type": wxpay.TradeTypeJSAPI}}

@@ -11,6 +11,7 @@ package wxpaytest
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -35,6 +36,9 @@ type Config struct {
 	// an openid derived from the code: for local runs where WeChat DevTools
 	// sends real wx.login codes.
 	AnyCode bool
+	// MerchantCert is the client certificate /secapi/ requests must
+	// present (see NewMerchantCert); nil refuses them all.
+	MerchantCert *x509.Certificate
 }
 
 // FaultKind is a way to misbehave.
@@ -74,15 +78,34 @@ type Request struct {
 
 // Order is the simulator's record of a unified order.
 type Order struct {
-	Params   wxpay.Params // the business fields as received
-	PrepayID string
+	Params        wxpay.Params // the business fields as received
+	PrepayID      string
+	TradeState    string
+	TransactionID string
+	Refunded      int64
 }
 
-// order is how an order is kept: strings only, so that a simulator holding
-// many orders costs the garbage collector little.
+// order is how an order is kept: no maps, so that a simulator holding many
+// orders costs the garbage collector little.
 type order struct {
-	fields   string // the business fields, as businessFields writes them
-	prepayID string
+	fields        string // the business fields, as businessFields writes them
+	prepayID      string
+	signType      wxpay.SignType
+	openid        string
+	totalFee      int64
+	attach        string
+	state         string // trade_state
+	transactionID string
+	timeEnd       time.Time
+	refunded      int64 // fen of refunds accepted
+}
+
+// refund is an accepted refund.
+type refund struct {
+	outTradeNo string
+	refundID   string
+	fee        int64
+	status     string // PROCESSING until completed
 }
 
 // Sim is the simulated WeChat Pay and login API.
@@ -95,6 +118,7 @@ type Sim struct {
 	faults   map[string][]Fault
 	requests []Request
 	orders   map[string]*order
+	refunds  map[string]*refund
 	codes    map[string]loginCode
 	users    map[string]bool
 	closed   bool
@@ -114,10 +138,14 @@ func New(cfg Config) *Sim {
 		closing: make(chan struct{}),
 		faults:  map[string][]Fault{},
 		orders:  map[string]*order{},
+		refunds: map[string]*refund{},
 		codes:   map[string]loginCode{},
 		users:   map[string]bool{},
 	}
 	s.mux.HandleFunc("/pay/unifiedorder", s.v2(s.unifiedOrder))
+	s.mux.HandleFunc("/pay/orderquery", s.v2(s.orderQuery))
+	s.mux.HandleFunc("/pay/closeorder", s.v2(s.closeOrder))
+	s.mux.HandleFunc("/secapi/pay/refund", s.v2cert(s.refund, true))
 	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
 	return s
 }
@@ -201,7 +229,7 @@ func (s *Sim) Order(outTradeNo string) *Order {
 		k, v, _ := strings.Cut(kv, "=")
 		p[k] = v
 	}
-	return &Order{Params: p, PrepayID: o.prepayID}
+	return &Order{Params: p, PrepayID: o.prepayID, TradeState: o.state, TransactionID: o.transactionID, Refunded: o.refunded}
 }
 
 // AddUser makes openid a user of the mini-program, as if it had logged in.

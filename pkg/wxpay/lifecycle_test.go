@@ -1,0 +1,254 @@
+package wxpay_test
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+)
+
+// paidOrder creates an order through the client and has the simulated user pay it.
+func paidOrder(t *testing.T, sim *wxpaytest.Sim, c *wxpay.Client) (*wxpay.UnifiedOrderRequest, []byte) {
+	t.Helper()
+	o := newOrder(t)
+	if _, err := c.UnifiedOrder(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	note, ok := sim.Pay(o.OutTradeNo)
+	if !ok {
+		t.Fatal("the order could not be paid")
+	}
+	return o, note
+}
+
+func TestQueryAndClose(t *testing.T) {
+	sim, srv := newSim(t)
+	c := newClient(srv, wxpay.SignMD5)
+	ctx := context.Background()
+	o := newOrder(t)
+	if _, err := c.UnifiedOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.OrderQuery(ctx, o.OutTradeNo)
+	if err != nil || st.TradeState != "NOTPAY" || st.TotalFee != 180 || st.TransactionID != "" {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if err := c.CloseOrder(ctx, o.OutTradeNo); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := c.OrderQuery(ctx, o.OutTradeNo); st.TradeState != "CLOSED" {
+		t.Fatalf("%+v", st)
+	}
+	var e *wxpay.Error
+	if err := c.CloseOrder(ctx, o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "ORDERCLOSED" {
+		t.Fatalf("closing twice: %v", err)
+	}
+	paid, _ := paidOrder(t, sim, c)
+	st, err = c.OrderQuery(ctx, paid.OutTradeNo)
+	if err != nil || st.TradeState != "SUCCESS" || st.TransactionID == "" || st.TimeEnd.IsZero() || st.OpenID != testOpenID {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if err := c.CloseOrder(ctx, paid.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "ORDERPAID" {
+		t.Fatalf("closing a paid order: %v", err)
+	}
+	if _, err := c.OrderQuery(ctx, "NOSUCHORDER1"); !errors.As(err, &e) || e.ErrCode != "ORDERNOTEXIST" {
+		t.Fatalf("unknown order: %v", err)
+	}
+}
+
+func TestPaymentNotification(t *testing.T) {
+	for _, st := range []wxpay.SignType{wxpay.SignMD5, wxpay.SignHMACSHA256} {
+		sim, srv := newSim(t)
+		c := newClient(srv, st)
+		o, note := paidOrder(t, sim, c)
+		status, fields, err := wxpay.PaymentNotification(note, testKey)
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		if status.OutTradeNo != o.OutTradeNo || status.TradeState != "SUCCESS" || status.TotalFee != 180 || status.TransactionID == "" ||
+			status.OpenID != testOpenID || status.TimeEnd.IsZero() || fields["appid"] != testAppID || fields["mch_id"] != testMchID {
+			t.Fatalf("%s: %+v %q", st, status, fields)
+		}
+		if _, _, err := wxpay.PaymentNotification(sim.ProbeNotification(o.OutTradeNo), testKey); !errors.Is(err, wxpay.ErrInvalidSignature) {
+			t.Fatalf("%s: probe: %v", st, err)
+		}
+		tampered := strings.Replace(string(note), "<total_fee>180</total_fee>", "<total_fee>1</total_fee>", 1)
+		if _, _, err := wxpay.PaymentNotification([]byte(tampered), testKey); !errors.Is(err, wxpay.ErrInvalidSignature) {
+			t.Fatalf("%s: tampered amount: %v", st, err)
+		}
+		// A field this code does not know still takes part in the signature.
+		extra := strings.Replace(string(note), "</xml>", "<coupon_fee>1</coupon_fee></xml>", 1)
+		if _, _, err := wxpay.PaymentNotification([]byte(extra), testKey); !errors.Is(err, wxpay.ErrInvalidSignature) {
+			t.Fatalf("%s: added field: %v", st, err)
+		}
+	}
+	for _, bad := range []string{"", "<xml>", `<!DOCTYPE x><xml></xml>`, `<xml><return_code>FAIL</return_code></xml>`} {
+		if _, _, err := wxpay.PaymentNotification([]byte(bad), testKey); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestRefundVector(t *testing.T) {
+	raw, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all struct {
+		Refund []struct {
+			Key       string `json:"key"`
+			ReqInfo   string `json:"req_info"`
+			Plaintext string `json:"plaintext"`
+		} `json:"v2_refund_req_info_aes256ecb"`
+	}
+	if err := json.Unmarshal(raw, &all); err != nil || len(all.Refund) == 0 {
+		t.Fatal("no refund vector", err)
+	}
+	v := all.Refund[0]
+	p, err := wxpay.DecryptReqInfo(v.ReqInfo, v.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p["out_refund_no"] != "50fd012ed1b311e7af7800163e32c503" || p["refund_fee"] != "6" || p["refund_status"] != "SUCCESS" ||
+		p["refund_recv_accout"] != "支付用户零钱" || len(p) != 13 {
+		t.Fatalf("%q", p)
+	}
+	if _, err := wxpay.DecryptReqInfo(v.ReqInfo, v.Key[:31]+"x"); !errors.Is(err, wxpay.ErrUndecryptable) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	for _, bad := range []string{"", "!!!", "AAAA", v.ReqInfo[:len(v.ReqInfo)-4]} {
+		if _, err := wxpay.DecryptReqInfo(bad, v.Key); !errors.Is(err, wxpay.ErrUndecryptable) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	enc, err := wxpay.EncryptReqInfo(p, v.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := wxpay.DecryptReqInfo(enc, v.Key); err != nil || back["refund_id"] != p["refund_id"] || len(back) != len(p) {
+		t.Fatalf("round trip: %q %v", back, err)
+	}
+}
+
+func certClient(t *testing.T, sim *wxpaytest.Sim, srv *httptest.Server, certPEM, keyPEM []byte) *wxpay.Client {
+	t.Helper()
+	c := newClient(srv, wxpay.SignMD5)
+	if certPEM != nil {
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.CertTransport = sim.CertTransport(cert)
+	}
+	return c
+}
+
+func TestRefund(t *testing.T) {
+	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(testMchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, MerchantCert: cert})
+	sim.AddUser(testOpenID)
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	c := certClient(t, sim, srv, certPEM, keyPEM)
+	ctx := context.Background()
+	o, _ := paidOrder(t, sim, c)
+	req := &wxpay.RefundRequest{OutTradeNo: o.OutTradeNo, OutRefundNo: "RF" + o.OutTradeNo, TotalFee: 180, RefundFee: 100, Reason: "退货", NotifyURL: o.NotifyURL}
+	got, err := c.Refund(ctx, req)
+	if err != nil || got.RefundID == "" || got.RefundFee != 100 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	again, err := c.Refund(ctx, req)
+	if err != nil || again.RefundID != got.RefundID || sim.Order(o.OutTradeNo).Refunded != 100 {
+		t.Fatalf("a retry must refund once: %+v %v", again, err)
+	}
+	more := *req
+	more.OutRefundNo, more.RefundFee = "RF2"+o.OutTradeNo[3:], 81
+	var e *wxpay.Error
+	if _, err := c.Refund(ctx, &more); !errors.As(err, &e) || e.ErrCode != "NOTENOUGH" {
+		t.Fatalf("over the amount: %v", err)
+	}
+	note, ok := sim.CompleteRefund(req.OutRefundNo, "SUCCESS")
+	if !ok {
+		t.Fatal("refund not completed")
+	}
+	res, outer, err := wxpay.RefundNotification(note, testKey)
+	if err != nil || res.OutRefundNo != req.OutRefundNo || res.RefundStatus != "SUCCESS" || res.RefundFee != 100 || outer["mch_id"] != testMchID {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, _, err := wxpay.RefundNotification(note, strings.Repeat("k", 32)); !errors.Is(err, wxpay.ErrUndecryptable) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	// Without the certificate: refused before sending, or by WeChat Pay.
+	if _, err := certClient(t, sim, srv, nil, nil).Refund(ctx, req); !errors.Is(err, wxpay.ErrNoClientCertificate) {
+		t.Fatalf("no certificate: %v", err)
+	}
+	otherPEM, otherKey, _, _ := wxpaytest.NewMerchantCert(testMchID)
+	if _, err := certClient(t, sim, srv, otherPEM, otherKey).Refund(ctx, req); !errors.As(err, &e) || e.ReturnCode != "FAIL" {
+		t.Fatalf("another certificate: %v", err)
+	}
+}
+
+// TestRefundOverRealMutualTLS runs the refund through a TLS server that asks
+// for the client certificate, as the real API does.
+func TestRefundOverRealMutualTLS(t *testing.T) {
+	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(testMchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, MerchantCert: cert})
+	sim.AddUser(testOpenID)
+	srv := httptest.NewUnstartedServer(sim)
+	srv.TLS = sim.TLSConfig()
+	srv.StartTLS()
+	defer srv.Close()
+	c := newClient(srv, wxpay.SignMD5)
+	pair, _ := tls.X509KeyPair(certPEM, keyPEM)
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.Certificates = []tls.Certificate{pair}
+	c.CertTransport = tr
+	o, _ := paidOrder(t, sim, c)
+	req := &wxpay.RefundRequest{OutTradeNo: o.OutTradeNo, OutRefundNo: "R1" + o.OutTradeNo, TotalFee: 180, RefundFee: 180, NotifyURL: o.NotifyURL}
+	if _, err := c.Refund(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	c.CertTransport = srv.Client().Transport // TLS, but no client certificate
+	req.OutRefundNo = "R2" + o.OutTradeNo
+	var e *wxpay.Error
+	if _, err := c.Refund(context.Background(), req); !errors.As(err, &e) || e.ReturnCode != "FAIL" {
+		t.Fatalf("without the certificate: %v", err)
+	}
+}
+
+func TestNotifyRetriesUntilSuccess(t *testing.T) {
+	replies := [][]byte{wxpay.NotifyReply(false), []byte("garbage"), wxpay.NotifyReply(true)}
+	n := 0
+	res := wxpaytest.Notify(context.Background(), func(ctx context.Context, body []byte) ([]byte, error) {
+		n++
+		return replies[min(n-1, 2)], nil
+	}, []byte("<xml/>"), wxpaytest.NotifyOptions{TimeScale: 1e-6})
+	if !res.Delivered || res.Attempts != 3 || n != 3 {
+		t.Fatalf("%+v after %d posts", res, n)
+	}
+	start := time.Now()
+	res = wxpaytest.Notify(context.Background(), func(context.Context, []byte) ([]byte, error) {
+		return wxpay.NotifyReply(false), nil
+	}, nil, wxpaytest.NotifyOptions{TimeScale: 1e-6, Copies: 2})
+	if res.Delivered || res.Attempts != len(wxpaytest.RetrySchedule) || res.Posts != 2*len(wxpaytest.RetrySchedule) {
+		t.Fatalf("%+v", res)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond { // 24h4m at 1e-6 is 86.6 ms
+		t.Fatalf("the schedule was not followed: %v", d)
+	}
+}

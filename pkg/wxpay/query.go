@@ -1,0 +1,154 @@
+package wxpay
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// OrderStatus is the verified state of an order as WeChat Pay reports it,
+// from a query or a payment notification.
+type OrderStatus struct {
+	OutTradeNo    string
+	TradeState    string // SUCCESS, REFUND, NOTPAY, CLOSED, REVOKED, USERPAYING, PAYERROR
+	TransactionID string
+	TotalFee      int64
+	OpenID        string
+	Attach        string
+	TimeEnd       time.Time // payment time; zero until paid
+}
+
+// OrderQuery asks WeChat Pay for an order's state. An order WeChat Pay never
+// saw is an *Error with ErrCode ORDERNOTEXIST.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_2
+func (c *Client) OrderQuery(ctx context.Context, outTradeNo string) (*OrderStatus, error) {
+	if !ValidOutTradeNo(outTradeNo) {
+		return nil, fmt.Errorf("%w: out_trade_no", ErrInvalidField)
+	}
+	answer, err := c.Call(ctx, "/pay/orderquery", Params{"out_trade_no": outTradeNo})
+	if err != nil {
+		return nil, err
+	}
+	st, err := orderStatus(answer)
+	if err != nil {
+		return nil, err
+	}
+	if st.OutTradeNo != outTradeNo {
+		return nil, fmt.Errorf("%w: the answer is about another order", ErrInvalidField)
+	}
+	return st, nil
+}
+
+// orderStatus reads the order fields shared by query answers and payment
+// notifications (payment notifications carry no trade_state: they report a
+// payment, so SUCCESS).
+func orderStatus(p Params) (*OrderStatus, error) {
+	st := &OrderStatus{
+		OutTradeNo:    p["out_trade_no"],
+		TradeState:    p["trade_state"],
+		TransactionID: p["transaction_id"],
+		OpenID:        p["openid"],
+		Attach:        p["attach"],
+	}
+	if _, ok := p["trade_state"]; !ok {
+		st.TradeState = "SUCCESS"
+	}
+	if p["total_fee"] != "" {
+		fee, err := strconv.ParseInt(p["total_fee"], 10, 64)
+		if err != nil || fee < 0 {
+			return nil, fmt.Errorf("%w: total_fee %q", ErrInvalidField, p["total_fee"])
+		}
+		st.TotalFee = fee
+	}
+	if te := p["time_end"]; te != "" {
+		t, err := time.ParseInLocation("20060102150405", te, chinaTime)
+		if err != nil {
+			return nil, fmt.Errorf("%w: time_end %q", ErrInvalidField, te)
+		}
+		st.TimeEnd = t
+	}
+	if st.OutTradeNo == "" || st.TradeState == "" {
+		return nil, fmt.Errorf("%w: out_trade_no or trade_state missing", ErrInvalidField)
+	}
+	return st, nil
+}
+
+// CloseOrder closes an unpaid order; a paid one is refused with ErrCode
+// ORDERPAID.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
+func (c *Client) CloseOrder(ctx context.Context, outTradeNo string) error {
+	if !ValidOutTradeNo(outTradeNo) {
+		return fmt.Errorf("%w: out_trade_no", ErrInvalidField)
+	}
+	_, err := c.Call(ctx, "/pay/closeorder", Params{"out_trade_no": outTradeNo})
+	return err
+}
+
+// RefundRequest asks for part or all of a paid order back.
+type RefundRequest struct {
+	OutTradeNo  string
+	OutRefundNo string // the merchant's refund number; a retry must reuse it
+	TotalFee    int64  // the order's amount, fen
+	RefundFee   int64  // fen, 1..TotalFee
+	Reason      string // optional, shown to the payer
+	NotifyURL   string // where the refund result is posted
+}
+
+// RefundResponse is the verified part of the refund answer. The refund is
+// accepted, not done: its result comes by notification or query.
+type RefundResponse struct {
+	RefundID  string
+	RefundFee int64
+}
+
+// Refund submits a refund over the merchant's client certificate, which
+// CertTransport must present.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_4
+func (c *Client) Refund(ctx context.Context, r *RefundRequest) (*RefundResponse, error) {
+	switch {
+	case !ValidOutTradeNo(r.OutTradeNo):
+		return nil, fmt.Errorf("%w: out_trade_no", ErrInvalidField)
+	case !validRefundNo(r.OutRefundNo):
+		return nil, fmt.Errorf("%w: out_refund_no", ErrInvalidField)
+	case r.RefundFee < 1 || r.RefundFee > r.TotalFee || r.TotalFee > MaxTotalFee:
+		return nil, fmt.Errorf("%w: refund_fee", ErrInvalidField)
+	case len(r.Reason) > 80:
+		return nil, fmt.Errorf("%w: refund_desc must be at most 80 bytes", ErrInvalidField)
+	case c.CertTransport == nil:
+		return nil, ErrNoClientCertificate
+	}
+	answer, err := c.call(ctx, c.CertTransport, "/secapi/pay/refund", Params{
+		"out_trade_no":  r.OutTradeNo,
+		"out_refund_no": r.OutRefundNo,
+		"total_fee":     strconv.FormatInt(r.TotalFee, 10),
+		"refund_fee":    strconv.FormatInt(r.RefundFee, 10),
+		"refund_desc":   r.Reason,
+		"notify_url":    r.NotifyURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if answer["out_refund_no"] != r.OutRefundNo || answer["refund_id"] == "" {
+		return nil, fmt.Errorf("%w: the answer is about another refund", ErrInvalidField)
+	}
+	fee, _ := strconv.ParseInt(answer["refund_fee"], 10, 64)
+	return &RefundResponse{RefundID: answer["refund_id"], RefundFee: fee}, nil
+}
+
+// validRefundNo: out_refund_no is 1–64 characters of 0-9 A-Z a-z _ - | * @.
+func validRefundNo(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-' || c == '|' || c == '*' || c == '@') {
+			return false
+		}
+	}
+	return true
+}

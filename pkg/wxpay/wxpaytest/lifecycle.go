@@ -1,0 +1,184 @@
+package wxpaytest
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// chinaTime is the zone of WeChat Pay's time fields.
+var chinaTime = time.FixedZone("CST", 8*3600)
+
+// orderQuery plays https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_2
+func (s *Sim) orderQuery(p wxpay.Params) answer {
+	if p["out_trade_no"] == "" && p["transaction_id"] == "" {
+		return refuse("缺少参数out_trade_no")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[p["out_trade_no"]]
+	if !ok {
+		return bizFail("ORDERNOTEXIST", "此交易订单号不存在")
+	}
+	fields := wxpay.Params{
+		"out_trade_no": p["out_trade_no"], "trade_state": o.state, "total_fee": strconv.FormatInt(o.totalFee, 10),
+		"openid": o.openid, "trade_type": wxpay.TradeTypeJSAPI, "attach": o.attach, "fee_type": "CNY",
+	}
+	if o.transactionID != "" {
+		fields["transaction_id"] = o.transactionID
+		fields["time_end"] = o.timeEnd.In(chinaTime).Format("20060102150405")
+		fields["cash_fee"] = fields["total_fee"]
+		fields["bank_type"] = "OTHERS"
+	}
+	return answer{fields: fields}
+}
+
+// closeOrder plays https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
+func (s *Sim) closeOrder(p wxpay.Params) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[p["out_trade_no"]]
+	switch {
+	case !ok:
+		return bizFail("ORDERNOTEXIST", "订单不存在")
+	case o.state == "SUCCESS" || o.state == "REFUND":
+		return bizFail("ORDERPAID", "订单已支付，不能发起关单")
+	case o.state == "CLOSED":
+		return bizFail("ORDERCLOSED", "订单已关闭，无法重复关闭")
+	}
+	o.state = "CLOSED"
+	return answer{fields: wxpay.Params{}}
+}
+
+// refund plays https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_4
+func (s *Sim) refund(p wxpay.Params) answer {
+	for _, f := range []string{"out_trade_no", "out_refund_no", "total_fee", "refund_fee"} {
+		if p[f] == "" {
+			return refuse("缺少参数" + f)
+		}
+	}
+	total, err1 := strconv.ParseInt(p["total_fee"], 10, 64)
+	fee, err2 := strconv.ParseInt(p["refund_fee"], 10, 64)
+	if err1 != nil || err2 != nil || fee < 1 || fee > total {
+		return refuse("refund_fee参数格式错误")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[p["out_trade_no"]]
+	switch {
+	case !ok:
+		return bizFail("ORDERNOTEXIST", "订单不存在")
+	case o.state != "SUCCESS" && o.state != "REFUND":
+		return bizFail("TRADE_STATE_ERROR", "订单状态错误")
+	case total != o.totalFee:
+		return bizFail("PARAM_ERROR", "订单金额与原订单不一致")
+	}
+	ok2 := func(r *refund) answer {
+		return answer{fields: wxpay.Params{
+			"out_trade_no": p["out_trade_no"], "out_refund_no": p["out_refund_no"], "refund_id": r.refundID,
+			"transaction_id": o.transactionID, "refund_fee": strconv.FormatInt(r.fee, 10), "total_fee": p["total_fee"],
+		}}
+	}
+	if r, dup := s.refunds[p["out_refund_no"]]; dup {
+		if r.outTradeNo != p["out_trade_no"] || r.fee != fee {
+			return bizFail("PARAM_ERROR", "退款单号已用于其他退款")
+		}
+		return ok2(r) // a retry refunds once
+	}
+	if o.refunded+fee > o.totalFee {
+		return bizFail("NOTENOUGH", "退款金额大于可退金额")
+	}
+	r := &refund{outTradeNo: p["out_trade_no"], refundID: "50" + strconv.FormatInt(s.now().UnixNano(), 10)[:18] + randomHex(9), fee: fee, status: "PROCESSING"}
+	s.refunds[p["out_refund_no"]] = r
+	o.refunded += fee
+	return ok2(r)
+}
+
+// Pay plays the user paying an order in the WeChat client: the order becomes
+// SUCCESS, and the payment notification WeChat Pay would post is returned,
+// signed like the order. ok is false for an order that cannot be paid.
+func (s *Sim) Pay(outTradeNo string) (notification []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[outTradeNo]
+	if o == nil || o.state != "NOTPAY" {
+		return nil, false
+	}
+	o.state = "SUCCESS"
+	o.transactionID = "42000" + strconv.FormatInt(s.now().UnixNano(), 10)[:15] + randomHex(8)
+	o.timeEnd = s.now()
+	return s.paymentNotification(outTradeNo, o, s.cfg.Key), true
+}
+
+// PaymentNotification returns the notification of a paid order again,
+// freshly signed (WeChat's retries carry a new nonce).
+func (s *Sim) PaymentNotification(outTradeNo string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[outTradeNo]
+	if o == nil || o.transactionID == "" {
+		return nil
+	}
+	return s.paymentNotification(outTradeNo, o, s.cfg.Key)
+}
+
+// ProbeNotification is a payment notification for a paid order with a
+// deliberately wrong signature, as WeChat Pay sends now and then to see
+// whether a merchant verifies.
+func (s *Sim) ProbeNotification(outTradeNo string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orders[outTradeNo]
+	if o == nil || o.transactionID == "" {
+		return nil
+	}
+	return s.paymentNotification(outTradeNo, o, "probe-"+randomHex(26))
+}
+
+func (s *Sim) paymentNotification(outTradeNo string, o *order, key string) []byte {
+	p := wxpay.Params{
+		"return_code": "SUCCESS", "appid": s.cfg.AppID, "mch_id": s.cfg.MchID, "nonce_str": randomHex(32),
+		"result_code": "SUCCESS", "openid": o.openid, "is_subscribe": "N", "trade_type": wxpay.TradeTypeJSAPI,
+		"bank_type": "OTHERS", "total_fee": strconv.FormatInt(o.totalFee, 10), "cash_fee": strconv.FormatInt(o.totalFee, 10),
+		"fee_type": "CNY", "transaction_id": o.transactionID, "out_trade_no": outTradeNo, "attach": o.attach,
+		"time_end": o.timeEnd.In(chinaTime).Format("20060102150405"),
+	}
+	if o.signType != wxpay.SignMD5 {
+		p["sign_type"] = string(o.signType)
+	}
+	body, _ := wxpay.EncodeSigned(p, key, o.signType)
+	return body
+}
+
+// CompleteRefund finishes an accepted refund with status SUCCESS, CHANGE or
+// REFUNDCLOSE and returns the refund notification WeChat Pay would post.
+// A successful refund turns the order's trade_state into REFUND.
+func (s *Sim) CompleteRefund(outRefundNo, status string) (notification []byte, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.refunds[outRefundNo]
+	if r == nil || r.status != "PROCESSING" {
+		return nil, false
+	}
+	o := s.orders[r.outTradeNo]
+	r.status = status
+	if status == "SUCCESS" {
+		o.state = "REFUND"
+	} else {
+		o.refunded -= r.fee
+	}
+	inner := wxpay.Params{
+		"out_refund_no": outRefundNo, "out_trade_no": r.outTradeNo, "refund_id": r.refundID,
+		"transaction_id": o.transactionID, "refund_fee": strconv.FormatInt(r.fee, 10),
+		"total_fee": strconv.FormatInt(o.totalFee, 10), "settlement_refund_fee": strconv.FormatInt(r.fee, 10),
+		"settlement_total_fee": strconv.FormatInt(o.totalFee, 10), "refund_status": status,
+		"success_time": s.now().In(chinaTime).Format("2006-01-02 15:04:05"), "refund_recv_accout": "支付用户零钱",
+		"refund_account": "REFUND_SOURCE_RECHARGE_FUNDS", "refund_request_source": "API",
+	}
+	reqInfo, _ := wxpay.EncryptReqInfo(inner, s.cfg.Key)
+	body, _ := wxpay.EncodeXML(wxpay.Params{
+		"return_code": "SUCCESS", "appid": s.cfg.AppID, "mch_id": s.cfg.MchID, "nonce_str": randomHex(32), "req_info": reqInfo,
+	})
+	return body, true
+}

@@ -2,42 +2,59 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
-	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/session"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
 // app holds what the function builds once per instance.
 type app struct {
-	getenv    func(string) string
-	log       *slog.Logger
-	transport http.RoundTripper
-	now       func() time.Time
-	rand      io.Reader
+	getenv        func(string) string
+	log           *slog.Logger
+	transport     http.RoundTripper
+	certTransport func(tls.Certificate) http.RoundTripper // presents the merchant's client certificate
+	now           func() time.Time
+	rand          io.Reader
+	openStore     func(ctx context.Context, dsn string, now func() time.Time) (store.Store, error)
 
-	once sync.Once
-	cfg  *config
-	svc  *payment.Service
+	once     sync.Once
+	cfg      *config
+	wx       *wxpay.Client
+	login    *miniprogram.Client
+	signer   *session.Signer // nil when WXPAY_SESSION_SECRET is unset or invalid
+	noSigner *payment.Error  // why signer is nil
+
+	mu  sync.Mutex
+	svc *payment.Service // nil until the store has opened
 }
 
-// errConfig answers every call while the configuration is invalid.
+// errConfig answers every call while the required configuration is invalid.
 var errConfig = &payment.Error{Kind: payment.Config, Code: "CONFIG_ERROR", Message: "the function is not configured correctly; its log names the variable"}
+
+// featureOff is the answer of a feature whose variable is missing or invalid.
+func featureOff(variable, problem string) *payment.Error {
+	return &payment.Error{Kind: payment.Config, Code: "CONFIG_ERROR", Message: "this feature needs " + variable + ", which " + problem}
+}
 
 // setup reads the configuration on the first invocation (SCF may deliver
 // the environment with it) and logs each problem by variable name. An
-// invalid configuration leaves svc nil, so every call answers CONFIG_ERROR
-// and the process keeps serving.
+// invalid required variable leaves cfg nil, so every call answers
+// CONFIG_ERROR and the process keeps serving; an optional feature's problem
+// disables only that feature.
 func (a *app) setup() {
 	a.once.Do(func() {
 		cfg, errs := loadConfig(a.getenv)
@@ -47,17 +64,63 @@ func (a *app) setup() {
 		if len(errs) > 0 {
 			return
 		}
-		a.cfg = cfg
-		wx := &wxpay.Client{
+		a.wx = &wxpay.Client{
 			AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
 			BaseURL: cfg.apiBase, Transport: a.transport, Now: a.now, Rand: a.rand,
 			AttemptTimeout: attemptTimeout,
 		}
-		a.svc = &payment.Service{WxPay: wx, NotifyURL: cfg.notifyURL, DefaultBody: cfg.body}
 		if cfg.appSecret != "" {
-			a.svc.Login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, Transport: a.transport}
+			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, Transport: a.transport}
 		}
+		a.noSigner = featureOff("WXPAY_SESSION_SECRET", "is not set")
+		if cfg.sessionSecret != "" {
+			var err error
+			if a.signer, err = session.NewSigner([]byte(cfg.sessionSecret), 0, a.now); err != nil {
+				a.noSigner = featureOff("WXPAY_SESSION_SECRET", "must be at least 32 bytes")
+				a.log.Error("configuration", "variable", "WXPAY_SESSION_SECRET", "problem", "must be at least 32 bytes")
+			}
+		}
+		switch {
+		case cfg.clientCert == "" && cfg.clientKey == "":
+		case cfg.clientCert == "" || cfg.clientKey == "":
+			a.log.Error("configuration", "variable", "WXPAY_CLIENT_CERT", "problem", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY must be set together")
+		default:
+			cert, err := tls.X509KeyPair([]byte(cfg.clientCert), []byte(cfg.clientKey))
+			if err != nil {
+				a.log.Error("configuration", "variable", "WXPAY_CLIENT_CERT", "problem", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY are not a matching PEM certificate and key")
+			} else {
+				a.wx.CertTransport = a.certTransport(cert)
+			}
+		}
+		if cfg.onSCF && strings.HasPrefix(cfg.storeDSN, "sqlite:") {
+			a.log.Warn("configuration", "variable", "WXPAY_STORE",
+				"problem", "the embedded SQLite store is per instance on SCF; set WXPAY_STORE to a shared MySQL (mysql://…) in production")
+		}
+		a.cfg = cfg
 	})
+}
+
+// service returns the payment service once the store is open. Opening is
+// retried on later invocations while the store is unreachable.
+func (a *app) service(ctx context.Context) (*payment.Service, error) {
+	if a.cfg == nil {
+		return nil, errConfig
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.svc != nil {
+		return a.svc, nil
+	}
+	st, err := a.openStore(ctx, a.cfg.storeDSN, a.now)
+	if err != nil {
+		a.log.Error("store", "variable", "WXPAY_STORE", "problem", err.Error())
+		return nil, &payment.Error{Kind: payment.Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
+	}
+	a.svc = &payment.Service{
+		WxPay: a.wx, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
+		StateChanged: a.logStateChange,
+	}
+	return a.svc, nil
 }
 
 // Timing of outbound calls. Each merchant API attempt is bounded so that a
@@ -98,25 +161,29 @@ func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 		return nil, err
 	}
 	attrs = append(attrs, slog.String("kind", ev.Kind.String()))
+	bctx, cancel := a.budget(ctx)
+	defer cancel()
 	if ev.Kind == httpevent.Direct {
-		res, err := a.direct(ctx, ev.Body)
-		a.logInvocation(start, append(attrs, slog.String("route", "pay")), 0, err)
+		action, res, err := a.direct(bctx, ev.Body)
+		a.logInvocation(start, append(attrs, slog.String("route", action)), 0, err)
 		if err != nil {
 			return nil, err
 		}
 		return res, nil
 	}
-	resp, err := a.serveHTTP(ctx, ev)
-	if err != nil {
+	r := route(ev)
+	resp, err := a.serveHTTP(bctx, ev, r)
+	if resp == nil {
 		resp = errorResponse(err)
 	}
-	a.logInvocation(start, append(attrs, slog.String("route", ev.Route()), slog.String("method", ev.Method)), resp.StatusCode, err)
+	a.logInvocation(start, append(attrs, slog.String("route", r.name), slog.String("method", ev.Method)), resp.StatusCode, err)
 	return resp, nil
 }
 
 // logInvocation writes the one line each invocation gets. err's cause is
 // logged for operators; causes never hold secrets (see pkg/wxpay and
-// pkg/miniprogram), and no code, key or session_key is ever an attribute.
+// pkg/miniprogram), and no code, key, token or session_key is ever an
+// attribute.
 func (a *app) logInvocation(start time.Time, attrs []slog.Attr, status int, err error) {
 	attrs = append(attrs, slog.Float64("duration_ms", float64(a.now().Sub(start).Microseconds())/1000))
 	if status != 0 {
@@ -132,88 +199,14 @@ func (a *app) logInvocation(start time.Time, attrs []slog.Attr, status int, err 
 	a.log.LogAttrs(context.Background(), slog.LevelInfo, "invocation", attrs...)
 }
 
-// serveHTTP routes an HTTP event on the last segment of its path.
-func (a *app) serveHTTP(ctx context.Context, ev *httpevent.Request) (*httpevent.Response, error) {
-	switch ev.Route() {
-	case "pay":
-		if ev.Method != http.MethodPost {
-			return methodNotAllowed(http.MethodPost), nil
-		}
-		return a.pay(ctx, ev)
-	case "notify":
-		if ev.Method != http.MethodPost {
-			return methodNotAllowed(http.MethodPost), nil
-		}
-		return errorResponse(&routeError{http.StatusNotImplemented, "NOT_IMPLEMENTED", "payment notifications are not handled yet"}), nil
+// logStateChange is the audit trail: one line per change of an order's state.
+func (a *app) logStateChange(ctx context.Context, outTradeNo string, from, to store.State) {
+	attrs := []slog.Attr{
+		slog.String("event", "order_state"), slog.String("out_trade_no", outTradeNo),
+		slog.String("from", string(from)), slog.String("to", string(to)),
 	}
-	return errorResponse(&routeError{http.StatusNotFound, "NOT_FOUND", "no such route; use POST …/pay"}), nil
-}
-
-func (a *app) pay(ctx context.Context, ev *httpevent.Request) (*httpevent.Response, error) {
-	if a.svc == nil {
-		return nil, errConfig
+	if lc, ok := functioncontext.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("request_id", lc.RequestID))
 	}
-	if len(ev.Body) > maxRequestBytes {
-		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_BODY", Message: "the body is too large"}
-	}
-	req, err := payment.ParseRequest(ev.Body, a.cfg.maxTotalFee)
-	if err != nil {
-		return nil, err
-	}
-	if name := a.cfg.openidHeader; name != "" {
-		switch vs := ev.Header[name]; {
-		case len(vs) > 1:
-			return nil, &payment.Error{Kind: payment.Unauthenticated, Code: "UNAUTHENTICATED", Message: "the identity header " + name + " arrived more than once"}
-		case len(vs) == 1 && vs[0] != "":
-			req.OpenID = vs[0]
-		}
-	}
-	req.ClientIP = ev.SourceIP
-	if req.ClientIP == "" {
-		// Every platform trigger sets the address; only a hand-made event
-		// lacks it. WeChat Pay needs some address, and never a client's claim.
-		req.ClientIP = fallbackIP
-	}
-	bctx, cancel := a.budget(ctx)
-	defer cancel()
-	res, err := a.svc.Pay(bctx, req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(res)
-	if err != nil {
-		return nil, err
-	}
-	return httpevent.JSON(http.StatusOK, body), nil
-}
-
-// direct serves a direct invocation: a trusted caller's JSON, answered with
-// the success body itself or a function error "CODE: message".
-func (a *app) direct(ctx context.Context, event []byte) (*payment.Result, error) {
-	if a.svc == nil {
-		return nil, errConfig
-	}
-	ev := gjson.ParseBytes(event)
-	if action := ev.Get("action"); action.Exists() && action.String() != "pay" {
-		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_ACTION", Message: "action must be pay or absent"}
-	}
-	req, err := payment.ParseRequest(event, a.cfg.maxTotalFee)
-	if err != nil {
-		return nil, err
-	}
-	for _, path := range []string{"userInfo.openId", "openid"} {
-		if v := ev.Get(path); v.Type == gjson.String && v.Str != "" {
-			req.OpenID = v.Str
-			break
-		}
-	}
-	req.ClientIP = fallbackIP
-	if ip := ev.Get("spbill_create_ip"); ip.Exists() {
-		if req.ClientIP, err = payment.ParseClientIP(ip.String()); err != nil || ip.Type != gjson.String {
-			return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_SPBILL_CREATE_IP", Message: "spbill_create_ip must be an IPv4 or IPv6 address"}
-		}
-	}
-	bctx, cancel := a.budget(ctx)
-	defer cancel()
-	return a.svc.Pay(bctx, req)
+	a.log.LogAttrs(ctx, slog.LevelInfo, "order_state", attrs...)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -71,6 +73,7 @@ type fixture struct {
 func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 	t.Helper()
 	env := testEnv()
+	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(t.TempDir(), "wxpay.db")
 	if edit != nil {
 		edit(env)
 	}
@@ -83,6 +86,7 @@ func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 		transport: sim.Transport(),
 		now:       time.Now,
 		rand:      rand.Reader,
+		openStore: store.Open,
 	}
 	return &fixture{t: t, app: a, sim: sim, log: log}
 }
@@ -383,7 +387,10 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("405 without Allow: %v", a.headers)
 	}
 	f.expectError(f.http(urlEvent("GET", "/notify", ``, nil)), 405, "METHOD_NOT_ALLOWED")
-	f.expectError(f.http(urlEvent("POST", "/notify", `<xml></xml>`, nil)), 501, "NOT_IMPLEMENTED")
+	f.expectError(f.http(urlEvent("GET", "/release/orders", ``, nil)), 404, "NOT_FOUND")
+	f.expectError(f.http(urlEvent("POST", "/release/orders/20261126170000abcdef", `{}`, nil)), 405, "METHOD_NOT_ALLOWED")
+	f.expectError(f.http(urlEvent("GET", "/release/orders/20261126170000abcdef/close", ``, nil)), 405, "METHOD_NOT_ALLOWED")
+	f.expectError(f.http(urlEvent("GET", "/login", ``, nil)), 405, "METHOD_NOT_ALLOWED")
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -455,7 +462,8 @@ func TestDirectInvocation(t *testing.T) {
 		`{"total_fee":180}`:                                      "UNAUTHENTICATED: ",
 		`{"total_fee":180,"openid":"o","spbill_create_ip":"x"}`:  "INVALID_SPBILL_CREATE_IP: ",
 		`{"total_fee":180,"openid":"o","spbill_create_ip":1234}`: "INVALID_SPBILL_CREATE_IP: ",
-		`{"action":"refund","out_trade_no":"x"}`:                 "INVALID_ACTION: ",
+		`{"action":"refund","out_trade_no":"x"}`:                 "INVALID_OUT_TRADE_NO: ",
+		`{"action":"transfer"}`:                                  "INVALID_ACTION: ",
 		`[1,2]`:                                                  "INVALID_EVENT: ",
 		`{"total_fee":180,"openid":"unknown-user"}`:              "PARAM_ERROR: ",
 	} {

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
@@ -17,10 +19,12 @@ import (
 // handler: event parsing, validation, the unified order against an
 // in-process simulator (which decodes, verifies, stores and signs), answer
 // verification, paySign, and the integrated response. The openid comes from
-// a trusted header, so there is one upstream call.
+// a trusted header, so there is one upstream call; the order is recorded in
+// SQLite before it is created at WeChat Pay.
 func BenchmarkPayInvocation(b *testing.B) {
 	env := testEnv()
 	env["WXPAY_OPENID_HEADER"] = "x-wx-openid"
+	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(b.TempDir(), "wxpay.db")
 	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret})
 	defer sim.Close()
 	sim.AddUser(testOpenID)
@@ -30,6 +34,7 @@ func BenchmarkPayInvocation(b *testing.B) {
 		transport: sim.Transport(),
 		now:       time.Now,
 		rand:      rand.Reader,
+		openStore: store.Open,
 	}
 	event := json.RawMessage(urlEvent("POST", "/release/pay", `{"total_fee":180,"description":"会员充值"}`, map[string]any{"x-wx-openid": testOpenID}))
 	ctx := context.Background()

@@ -70,6 +70,7 @@ func startBinary(t *testing.T, edit func(map[string]string)) *binaryFixture {
 	srv := httptest.NewServer(sim)
 	env := testEnv()
 	env["WXPAY_API_BASE"], env["WXPAY_LOGIN_API_BASE"] = srv.URL, srv.URL
+	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(t.TempDir(), "wxpay.db")
 	if edit != nil {
 		edit(env)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -24,6 +25,14 @@ type config struct {
 	maxTotalFee  int64
 	apiBase      string
 	loginAPIBase string
+
+	// Feature settings: each is checked when its feature is built, and a
+	// problem disables only that feature.
+	storeDSN      string
+	sessionSecret string
+	clientCert    string // PEM
+	clientKey     string // PEM
+	onSCF         bool   // running on Tencent Cloud SCF
 }
 
 // configError names a variable that is missing or invalid, and why; never its value.
@@ -103,9 +112,25 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 		}
 		c.maxTotalFee = n
 	}
+	c.storeDSN = getenv("WXPAY_STORE")
+	if c.storeDSN == "" {
+		c.storeDSN = store.DefaultDSN
+	}
+	c.sessionSecret = getenv("WXPAY_SESSION_SECRET")
+	c.clientCert = pemValue(getenv("WXPAY_CLIENT_CERT"))
+	c.clientKey = pemValue(getenv("WXPAY_CLIENT_KEY"))
+	c.onSCF = lookup("TENCENTCLOUD_RUNENV") == "SCF"
 	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
 	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
 	return c, errs
+}
+
+// pemValue accepts PEM pasted into a one-line variable with literal \n.
+func pemValue(v string) string {
+	if !strings.Contains(v, "\n") {
+		return strings.ReplaceAll(v, `\n`, "\n")
+	}
+	return v
 }
 
 func baseURL(getenv func(string) string, name, def string, bad func(string, string)) string {

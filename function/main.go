@@ -5,12 +5,14 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 )
 
 func main() {
@@ -18,8 +20,14 @@ func main() {
 		getenv:    os.Getenv,
 		log:       slog.New(slog.NewJSONHandler(os.Stdout, nil)),
 		transport: http.DefaultTransport,
+		certTransport: func(cert tls.Certificate) http.RoundTripper {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			return t
+		},
 		now:       time.Now,
 		rand:      rand.Reader,
+		openStore: store.Open,
 	}
 	cloudfunction.Start(a.invoke)
 }

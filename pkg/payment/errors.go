@@ -20,6 +20,8 @@ const (
 	Upstream                    // WeChat refused otherwise, or answered wrongly
 	Timeout                     // WeChat did not answer in time
 	Config                      // a required setting is missing or invalid
+	NotFound                    // no such order, or not the caller's
+	Unavailable                 // the order store cannot be reached
 )
 
 // Error is a failure with a stable upper-case code and a message for people.
@@ -72,6 +74,18 @@ func fromWxPay(err error) *Error {
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+}
+
+// fromStore classifies a failure of the order store.
+func fromStore(err error) *Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Kind: Timeout, Code: "STORE_TIMEOUT", Message: "the order store did not answer in time", Err: err}
+	}
+	return &Error{Kind: Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
+}
+
+func orderNotFound() *Error {
+	return &Error{Kind: NotFound, Code: "ORDER_NOT_FOUND", Message: "no such order"}
 }
 
 // fromLogin classifies a failure of the code exchange.

@@ -1,21 +1,30 @@
-// Package payment is the pay use case: from a validated request and a
-// verified identity to a WeChat Pay order and the five parameters of
-// wx.requestPayment. Failures are *Error values with stable codes.
+// Package payment holds the use cases of the function: pay, read and close
+// an order, handle WeChat Pay's notifications, refund. It turns requests
+// that are already parsed and identities that are already verified into
+// calls of pkg/wxpay and pkg/store; failures are *Error values with stable
+// codes.
 package payment
 
 import (
 	"context"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
-// Service creates payments for one merchant and mini-program.
+// Service serves one merchant and mini-program.
 type Service struct {
 	WxPay       *wxpay.Client
 	Login       *miniprogram.Client // nil when no AppSecret is configured
+	Store       store.Store
 	NotifyURL   string
 	DefaultBody string
+	Now         func() time.Time // nil means time.Now
+	// StateChanged hears of every change of an order's state exactly once
+	// (it is the audit trail); nil means nobody listens.
+	StateChanged func(ctx context.Context, outTradeNo string, from, to store.State)
 }
 
 // Result is the answer to the mini-program: the order number and exactly
@@ -25,22 +34,42 @@ type Result struct {
 	Data       wxpay.PayParams `json:"data"`
 }
 
-// Pay resolves the payer, creates the order with a fresh out_trade_no, and
-// signs the pay parameters from WeChat Pay's verified answer.
+// prepayLifetime is how long a prepay_id may be reused, with a margin
+// under WeChat Pay's two hours.
+const prepayLifetime = 2*time.Hour - 10*time.Minute
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// OpenID exchanges a wx.login code for the user's openid.
+func (s *Service) OpenID(ctx context.Context, code string) (string, error) {
+	if code == "" {
+		return "", &Error{Kind: Unauthenticated, Code: "UNAUTHENTICATED", Message: "no identity: send a fresh wx.login code or a login token"}
+	}
+	if s.Login == nil {
+		return "", &Error{Kind: Config, Code: "CONFIG_ERROR", Message: "WXPAY_APPSECRET is not set, so login codes cannot be exchanged"}
+	}
+	sess, err := s.Login.Code2Session(ctx, code)
+	if err != nil {
+		return "", fromLogin(err)
+	}
+	return sess.OpenID, nil
+}
+
+// Pay resolves the payer, records the order, creates it at WeChat Pay with a
+// fresh out_trade_no, and signs the pay parameters from the verified answer.
+// With a request_id, the same user gets the same order back, never a second.
 func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
 	openid := r.OpenID
 	if openid == "" {
-		if r.Code == "" {
-			return nil, &Error{Kind: Unauthenticated, Code: "UNAUTHENTICATED", Message: "no identity: send a fresh wx.login code"}
+		var err error
+		if openid, err = s.OpenID(ctx, r.Code); err != nil {
+			return nil, err
 		}
-		if s.Login == nil {
-			return nil, &Error{Kind: Config, Code: "CONFIG_ERROR", Message: "WXPAY_APPSECRET is not set, so login codes cannot be exchanged"}
-		}
-		sess, err := s.Login.Code2Session(ctx, r.Code)
-		if err != nil {
-			return nil, fromLogin(err)
-		}
-		openid = sess.OpenID
 	}
 	no, err := s.WxPay.NewOutTradeNo()
 	if err != nil {
@@ -50,11 +79,31 @@ func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
 	if body == "" {
 		body = s.DefaultBody
 	}
-	order, err := s.WxPay.UnifiedOrder(ctx, &wxpay.UnifiedOrderRequest{
-		OutTradeNo:     no,
-		Body:           body,
-		Attach:         r.Attach,
-		TotalFee:       r.TotalFee,
+	o, created, err := s.Store.CreateOrder(ctx, store.Order{
+		OutTradeNo: no, OpenID: openid, RequestID: r.RequestID,
+		TotalFee: r.TotalFee, Description: body, Attach: r.Attach,
+	})
+	if err != nil {
+		return nil, fromStore(err)
+	}
+	if !created {
+		if o.TotalFee != r.TotalFee || o.Description != body || o.Attach != r.Attach {
+			return nil, &Error{Kind: Conflict, Code: "REQUEST_ID_CONFLICT", Message: "this request_id was used for another amount or description"}
+		}
+		switch {
+		case o.State == store.Success || o.State == store.Refunded:
+			return nil, &Error{Kind: Conflict, Code: "ORDERPAID", Message: "the order for this request_id is already paid"}
+		case o.State.Final():
+			return nil, &Error{Kind: Conflict, Code: "ORDERCLOSED", Message: "the order for this request_id is " + string(o.State)}
+		case o.PrepayID != "" && s.now().Sub(o.CreatedAt) < prepayLifetime:
+			return s.payParams(o.OutTradeNo, o.PrepayID)
+		}
+	}
+	prepay, err := s.WxPay.UnifiedOrder(ctx, &wxpay.UnifiedOrderRequest{
+		OutTradeNo:     o.OutTradeNo,
+		Body:           o.Description,
+		Attach:         o.Attach,
+		TotalFee:       o.TotalFee,
 		SpbillCreateIP: r.ClientIP,
 		NotifyURL:      s.NotifyURL,
 		OpenID:         openid,
@@ -62,7 +111,14 @@ func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, fromWxPay(err)
 	}
-	params, err := s.WxPay.JSAPIPayParams(order.PrepayID)
+	if err := s.Store.SetPrepayID(ctx, o.OutTradeNo, prepay.PrepayID); err != nil {
+		return nil, fromStore(err)
+	}
+	return s.payParams(o.OutTradeNo, prepay.PrepayID)
+}
+
+func (s *Service) payParams(no, prepayID string) (*Result, error) {
+	params, err := s.WxPay.JSAPIPayParams(prepayID)
 	if err != nil {
 		return nil, &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 	}

@@ -15,12 +15,16 @@ type Request struct {
 	Description string // "" means the default
 	Attach      string
 	Code        string // a wx.login code, used when no OpenID is known
+	RequestID   string // optional idempotency key, unique per user
 	OpenID      string // set only from a verified source
 	ClientIP    string
 }
 
+// MaxRequestIDLen bounds request_id.
+const MaxRequestIDLen = 64
+
 // ParseRequest reads the pay fields of a JSON object: total_fee, code,
-// description and attach. Unknown fields are ignored; an openid field is
+// description, attach and request_id. Unknown fields are ignored; an openid field is
 // never read, because the client is not a verified source.
 func ParseRequest(body []byte, maxTotalFee int64) (Request, error) {
 	if !gjson.ValidBytes(body) {
@@ -40,6 +44,12 @@ func ParseRequest(body []byte, maxTotalFee int64) (Request, error) {
 	}
 	if r.Attach, err = optionalText(obj.Get("attach"), "INVALID_ATTACH", "attach", wxpay.MaxAttachBytes); err != nil {
 		return Request{}, err
+	}
+	if id := obj.Get("request_id"); id.Exists() && id.Type != gjson.Null {
+		if id.Type != gjson.String || id.Str == "" || len(id.Str) > MaxRequestIDLen || CheckText(id.Str, MaxRequestIDLen) != "" {
+			return Request{}, invalid("INVALID_REQUEST_ID", "request_id must be a string of 1 to 64 bytes")
+		}
+		r.RequestID = id.Str
 	}
 	if code := obj.Get("code"); code.Exists() && code.Type != gjson.Null {
 		if code.Type != gjson.String || len(code.Str) > 128 {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -15,7 +16,46 @@ type sqlStore struct {
 	now       func() time.Time
 	schema    []string
 	duplicate func(error) bool
+	stmts     sync.Map // query text → *sql.Stmt, prepared once
 }
+
+// prepared returns the statement for query, preparing it on first use.
+func (s *sqlStore) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// queryRow is QueryRowContext on a prepared statement; a failure to
+// prepare surfaces from Scan.
+func (s *sqlStore) queryRow(ctx context.Context, query string, args ...any) scanner {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 func micros(t time.Time) int64 {
 	if t.IsZero() {
@@ -62,7 +102,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) (Order, bool, error
 		o.CreatedAt = s.now()
 	}
 	o.State = NotPay
-	_, err := s.db.ExecContext(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
+	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
 		prepay_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, nullable(o.RequestID), o.TotalFee, o.Description, o.Attach,
 		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()))
@@ -73,7 +113,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) (Order, bool, error
 	if !s.duplicate(err) || o.RequestID == "" {
 		return Order{}, false, fmt.Errorf("store: inserting order: %w", err)
 	}
-	got, err := scanOrder(s.db.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE openid = ? AND request_id = ?`, o.OpenID, o.RequestID))
+	got, err := scanOrder(s.queryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE openid = ? AND request_id = ?`, o.OpenID, o.RequestID))
 	if err != nil {
 		return Order{}, false, fmt.Errorf("store: reading order by request_id: %w", err)
 	}
@@ -81,7 +121,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) (Order, bool, error
 }
 
 func (s *sqlStore) Order(ctx context.Context, outTradeNo string) (Order, error) {
-	o, err := scanOrder(s.db.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE out_trade_no = ?`, outTradeNo))
+	o, err := scanOrder(s.queryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE out_trade_no = ?`, outTradeNo))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Order{}, fmt.Errorf("store: reading order: %w", err)
 	}
@@ -89,7 +129,7 @@ func (s *sqlStore) Order(ctx context.Context, outTradeNo string) (Order, error) 
 }
 
 func (s *sqlStore) SetPrepayID(ctx context.Context, outTradeNo, prepayID string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE orders SET prepay_id = ?, updated_at = ? WHERE out_trade_no = ?`,
+	res, err := s.exec(ctx, `UPDATE orders SET prepay_id = ?, updated_at = ? WHERE out_trade_no = ?`,
 		prepayID, micros(s.now()), outTradeNo)
 	return affected(res, err, "setting prepay_id")
 }
@@ -119,7 +159,7 @@ func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to State, 
 		if !cur.State.CanBecome(to) {
 			return cur.State, false, nil
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE orders SET state = ?,
+		res, err := s.exec(ctx, `UPDATE orders SET state = ?,
 			transaction_id = CASE WHEN ? = '' THEN transaction_id ELSE ? END,
 			paid_at = CASE WHEN ? = 0 THEN paid_at ELSE ? END,
 			updated_at = ?
@@ -143,7 +183,7 @@ func (s *sqlStore) AdoptOrder(ctx context.Context, o Order) (bool, error) {
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
+	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
 		prepay_id, state, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, NotPay, micros(o.CreatedAt), micros(s.now()))
 	switch {
@@ -159,7 +199,7 @@ func (s *sqlStore) RecordNotification(ctx context.Context, n Notification) error
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO notifications (kind, out_trade_no, out_refund_no, fields, received_at)
+	_, err := s.exec(ctx, `INSERT INTO notifications (kind, out_trade_no, out_refund_no, fields, received_at)
 		VALUES (?, ?, ?, ?, ?)`, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt))
 	if err != nil {
 		return fmt.Errorf("store: recording notification: %w", err)
@@ -181,7 +221,7 @@ func scanRefund(row scanner) (Refund, error) {
 }
 
 func (s *sqlStore) Refund(ctx context.Context, outRefundNo string) (Refund, error) {
-	r, err := scanRefund(s.db.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE out_refund_no = ?`, outRefundNo))
+	r, err := scanRefund(s.queryRow(ctx, `SELECT `+refundColumns+` FROM refunds WHERE out_refund_no = ?`, outRefundNo))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Refund{}, fmt.Errorf("store: reading refund: %w", err)
 	}

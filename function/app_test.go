@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,33 +63,86 @@ func (s *syncBuffer) String() string {
 }
 
 type fixture struct {
-	t   *testing.T
-	app *app
-	sim *wxpaytest.Sim
-	log *syncBuffer
+	t     *testing.T
+	app   *app
+	sim   *wxpaytest.Sim
+	log   *syncBuffer
+	store *testStore
+}
+
+// testStore is the real store with a switch to make it fail, and a count
+// of the notifications it recorded.
+type testStore struct {
+	store.Store
+	down  atomic.Bool
+	notes atomic.Int32
+}
+
+var errStoreDown = errors.New("test: store is down")
+
+func (s *testStore) RecordNotification(ctx context.Context, n store.Notification) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	if err := s.Store.RecordNotification(ctx, n); err != nil {
+		return err
+	}
+	s.notes.Add(1)
+	return nil
+}
+
+func (s *testStore) Transition(ctx context.Context, no string, to store.State, tx string, at time.Time) (store.State, bool, error) {
+	if s.down.Load() {
+		return "", false, errStoreDown
+	}
+	return s.Store.Transition(ctx, no, to, tx, at)
+}
+
+func (s *testStore) Order(ctx context.Context, no string) (store.Order, error) {
+	if s.down.Load() {
+		return store.Order{}, errStoreDown
+	}
+	return s.Store.Order(ctx, no)
 }
 
 // newFixture builds the function as main does, talking to an in-process
-// simulator; edit tweaks the environment.
+// simulator, with login tokens and refunds configured; edit tweaks the
+// environment.
 func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 	t.Helper()
+	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(testMchID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	env := testEnv()
 	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(t.TempDir(), "wxpay.db")
+	env["WXPAY_SESSION_SECRET"] = "TEST-session-secret-0123456789abcdef"
+	env["WXPAY_CLIENT_CERT"], env["WXPAY_CLIENT_KEY"] = string(certPEM), string(keyPEM)
 	if edit != nil {
 		edit(env)
 	}
-	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret})
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret, MerchantCert: cert})
 	t.Cleanup(sim.Close)
 	log := &syncBuffer{}
-	a := &app{
-		getenv:    func(k string) string { return env[k] },
-		log:       slog.New(slog.NewJSONHandler(log, nil)),
-		transport: sim.Transport(),
-		now:       time.Now,
-		rand:      rand.Reader,
-		openStore: store.Open,
+	f := &fixture{t: t, sim: sim, log: log}
+	f.app = &app{
+		getenv:        func(k string) string { return env[k] },
+		log:           slog.New(slog.NewJSONHandler(log, nil)),
+		transport:     sim.Transport(),
+		certTransport: sim.CertTransport,
+		now:           time.Now,
+		rand:          rand.Reader,
+		openStore: func(ctx context.Context, dsn string, now func() time.Time) (store.Store, error) {
+			s, err := store.Open(ctx, dsn, now)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { s.Close() })
+			f.store = &testStore{Store: s}
+			return f.store, nil
+		},
 	}
-	return &fixture{t: t, app: a, sim: sim, log: log}
+	return f
 }
 
 func (f *fixture) invoke(event string, timeout time.Duration) (any, error) {

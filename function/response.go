@@ -18,6 +18,8 @@ var statusOf = map[payment.Kind]int{
 	payment.Timeout:         http.StatusGatewayTimeout,
 	payment.Config:          http.StatusInternalServerError,
 	payment.Internal:        http.StatusInternalServerError,
+	payment.NotFound:        http.StatusNotFound,
+	payment.Unavailable:     http.StatusServiceUnavailable,
 }
 
 // routeError is a failure of routing: 404, 405 or 501.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
@@ -186,5 +188,40 @@ func TestBinaryConfigError(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if !strings.Contains(b.log.String(), `"variable":"WXPAY_KEY"`) {
 		t.Fatalf("the log does not name WXPAY_KEY: %s", b.log.String())
+	}
+}
+
+// TestBinaryNotification takes an order through payment and its
+// notification in the real binary.
+func TestBinaryNotification(t *testing.T) {
+	b := startBinary(t, nil)
+	f := &fixture{t: t, sim: b.sim}
+	no := f.checkPaid(b.httpAnswer(t, urlEvent("POST", "/release/pay", `{"total_fee":180,"code":"`+b.sim.LoginCode(testOpenID)+`"}`, nil), 3*time.Second), wxpay.SignMD5)
+	note, _ := b.sim.Pay(no)
+	deliver := func(ctx context.Context, body []byte) ([]byte, error) {
+		r, err := b.fn.Invoke([]byte(urlEvent("POST", "/release/notify", string(body), map[string]any{"content-type": "text/xml"})), 3*time.Second, "bin-notify")
+		if err != nil || r.Error != nil {
+			return nil, fmt.Errorf("%v %+v", err, r)
+		}
+		var resp httpevent.Response
+		if err := json.Unmarshal(r.Payload, &resp); err != nil || resp.Headers["Content-Type"] != "text/xml" || resp.StatusCode != 200 {
+			return nil, fmt.Errorf("not a notification reply: %s", r.Payload)
+		}
+		return []byte(resp.Body), nil
+	}
+	if reply, err := deliver(context.Background(), b.sim.ProbeNotification(no)); err != nil || wxpaytest.IsSuccessReply(reply) {
+		t.Fatalf("probe: %s %v", reply, err)
+	}
+	res := wxpaytest.Notify(context.Background(), deliver, note, wxpaytest.NotifyOptions{Copies: 3})
+	if !res.Delivered || res.Attempts != 1 {
+		t.Fatalf("%+v", res)
+	}
+	r, err := b.fn.Invoke([]byte(`{"action":"query","out_trade_no":"`+no+`"}`), 3*time.Second, "bin-query")
+	if err != nil || r.Error != nil || !strings.Contains(string(r.Payload), `"state":"SUCCESS"`) {
+		t.Fatalf("%s %+v %v", r.Payload, r.Error, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := strings.Count(b.log.String(), `"event":"order_state","out_trade_no":"`+no+`","from":"NOTPAY","to":"SUCCESS"`); n != 1 {
+		t.Fatalf("%d state change lines: %s", n, b.log.String())
 	}
 }

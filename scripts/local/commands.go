@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -91,15 +92,27 @@ func runSim(args []string) error {
 	fs := flag.NewFlagSet("sim", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:9100", "listen address (loopback)")
 	fs.Parse(args)
-	m := newTestMerchant()
+	m, err := newTestMerchant()
+	if err != nil {
+		return err
+	}
 	sim, err := startSim(m, *addr, true)
 	if err != nil {
 		return err
 	}
 	defer sim.Close()
 	fmt.Printf("simulated WeChat Pay at %s (any wx.login code is accepted once). Point the function at it with:\n", sim.URL)
-	for _, kv := range m.env(sim.URL, "http://127.0.0.1:9000/release/notify") {
-		fmt.Println("  export " + kv)
+	for _, kv := range m.env(sim, "http://127.0.0.1:9000/release/notify") {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.Contains(value, "\n") { // PEM: written to a file, exported from it
+			file := filepath.Join(m.dir, strings.ToLower(name)+".pem")
+			if err := os.WriteFile(file, []byte(value), 0o600); err != nil {
+				return err
+			}
+			fmt.Printf("  export %s=\"$(cat %s)\"\n", name, file)
+			continue
+		}
+		fmt.Printf("  export %s=%s\n", name, value)
 	}
 	waitForInterrupt()
 	return nil

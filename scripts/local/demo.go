@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
 // lockedBuffer collects the function's output.
@@ -32,8 +35,50 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// demo runs one payment end to end: the real binary over the SCF protocol,
-// a simulated WeChat Pay, and checks of everything the mini-program gets.
+// demoRun is one run of the demo: the binary, the simulator, and the
+// mini-program's side of the conversation.
+type demoRun struct {
+	fn   *scflocal.Process
+	sim  *localSim
+	step int
+}
+
+func (d *demoRun) say(format string, args ...any) {
+	d.step++
+	fmt.Printf("\n%d. "+format+"\n", append([]any{d.step}, args...)...)
+}
+
+// call sends an HTTP request to the function as a Function URL event and
+// returns the status and body.
+func (d *demoRun) call(method, path, body string, headers map[string]any) (int, []byte, error) {
+	h := map[string]any{"content-type": "application/json", "x-scf-remote-addr": "111.206.96.145:53412"}
+	for k, v := range headers {
+		h[k] = v
+	}
+	event, _ := json.Marshal(map[string]any{"httpMethod": method, "path": path, "body": body, "headers": h, "queryString": map[string]any{}})
+	res, err := d.fn.Invoke(event, 3*time.Second, fmt.Sprintf("demo-%d", d.step))
+	if err != nil {
+		return 0, nil, err
+	}
+	if res.Error != nil {
+		return 0, nil, fmt.Errorf("function error: %s", res.Error.Message)
+	}
+	var resp struct {
+		StatusCode int    `json:"statusCode"`
+		Body       string `json:"body"`
+	}
+	if err := json.Unmarshal(res.Payload, &resp); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, []byte(resp.Body), nil
+}
+
+func show(status int, body []byte) {
+	fmt.Printf("   → HTTP %d %s\n", status, body)
+}
+
+// demo runs one order's whole life in the real binary over the SCF
+// protocol against a simulated WeChat Pay, and checks each step.
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
@@ -44,89 +89,137 @@ func demo(args []string) error {
 		return err
 	}
 	defer sim.Close()
-	fmt.Printf("1. Simulated WeChat Pay and login API at %s\n   test merchant mch_id %s, AppID %s (key and AppSecret generated for this run)\n", sim.URL, m.mchID, m.appID)
-
+	defer os.RemoveAll(m.dir)
 	logs := &lockedBuffer{}
 	fn, err := startFunction(*binary, env, logs)
 	if err != nil {
 		return err
 	}
 	defer fn.Close()
-	fmt.Printf("2. Started %s as SCF does (_LAMBDA_SERVER_PORT, net/rpc); first Function.Ping answered after %v\n", *binary, fn.Started.Round(10*time.Microsecond))
+	d := &demoRun{fn: fn, sim: sim}
+	d.say("A simulated WeChat Pay and login API at %s, for a test merchant (mch_id %s) whose key,\n   AppSecret and client certificate were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.",
+		sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond))
 
 	const openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 	code := sim.LoginCode(openid)
-	fmt.Printf("3. The mini-program calls wx.login and gets code %s…\n", code[:6])
-
-	body, _ := json.Marshal(map[string]any{"total_fee": 180, "code": code, "description": "会员充值"})
-	event, _ := json.Marshal(map[string]any{
-		"httpMethod": "POST", "path": "/release/pay", "body": string(body), "queryString": map[string]any{},
-		"headers": map[string]any{"content-type": "application/json", "x-scf-remote-addr": "111.206.96.145:53412"},
-	})
-	fmt.Printf("4. wx.request POST /release/pay %s\n   → Function URL event → Function.Invoke (deadline now+3s)\n", body)
-	start := time.Now()
-	res, err := fn.Invoke(event, 3*time.Second, "demo-1")
+	d.say("wx.login gives the mini-program a code; it logs in once:  POST /release/login")
+	status, body, err := d.call("POST", "/release/login", `{"code":"`+code+`"}`, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("   answered in %v:\n", time.Since(start).Round(10*time.Microsecond))
-	printResult(os.Stdout, res)
-
-	var resp struct {
-		StatusCode int    `json:"statusCode"`
-		Body       string `json:"body"`
+	var login struct {
+		Token     string `json:"token"`
+		ExpiresIn int    `json:"expires_in"`
 	}
-	var ans struct {
+	if json.Unmarshal(body, &login) != nil || status != 200 || login.Token == "" {
+		return fmt.Errorf("login failed: %d %s", status, body)
+	}
+	fmt.Printf("   → HTTP %d {\"token\":\"%s…\",\"expires_in\":%d}\n", status, login.Token[:12], login.ExpiresIn)
+	auth := map[string]any{"authorization": "Bearer " + login.Token}
+
+	payBody := `{"total_fee":180,"description":"会员充值","request_id":"cart-42"}`
+	d.say("wx.request  POST /release/pay  %s  (Authorization: Bearer …)", payBody)
+	status, body, err = d.call("POST", "/release/pay", payBody, auth)
+	if err != nil {
+		return err
+	}
+	show(status, body)
+	var paid struct {
 		OutTradeNo string          `json:"out_trade_no"`
 		Data       wxpay.PayParams `json:"data"`
 	}
-	if res.Error != nil || json.Unmarshal(res.Payload, &resp) != nil || resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &ans) != nil {
-		return fmt.Errorf("the payment did not succeed")
+	if status != 200 || json.Unmarshal(body, &paid) != nil {
+		return fmt.Errorf("the payment did not start")
 	}
+	order := sim.Order(paid.OutTradeNo)
+	p := paid.Data
+	signed := wxpay.Params{"appId": m.appID, "timeStamp": p.TimeStamp, "nonceStr": p.NonceStr, "package": p.Package, "signType": p.SignType, "sign": p.PaySign}
+	if order == nil || wxpay.Verify(signed, m.key, wxpay.SignType(p.SignType)) != nil || p.Package != "prepay_id="+order.PrepayID {
+		return fmt.Errorf("the pay parameters do not check out")
+	}
+	fmt.Println("   What WeChat Pay received (signature verified by the simulator):")
+	keys := make([]string, 0, len(order.Params))
+	for k := range order.Params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Printf("     %-17s %s\n", k, order.Params[k])
+	}
+	fmt.Println("   Checked: package is WeChat's prepay_id, paySign verifies, timeStamp is in seconds.")
+	status, again, _ := d.call("POST", "/release/pay", payBody, auth)
+	if status != 200 || !bytes.Contains(again, []byte(paid.OutTradeNo)) {
+		return fmt.Errorf("the same request_id made another order")
+	}
+	fmt.Println("   Sent again with the same request_id: the same order comes back, not a second one.")
 
-	order := sim.Order(ans.OutTradeNo)
-	if order == nil {
-		return fmt.Errorf("WeChat Pay has no order %s", ans.OutTradeNo)
+	d.say("The mini-program calls wx.requestPayment({...res.data.data}); the user pays. WeChat Pay first\n   probes with a deliberately wrong signature, then posts the real notification (three copies at once).")
+	note, _ := sim.Pay(paid.OutTradeNo)
+	deliver := func(ctx context.Context, b []byte) ([]byte, error) {
+		_, reply, err := d.call("POST", "/release/notify", string(b), map[string]any{"content-type": "text/xml"})
+		return reply, err
 	}
-	fmt.Println("5. What WeChat Pay received (POST /pay/unifiedorder, signature verified by the simulator):")
-	for _, r := range sim.Requests() {
-		if r.Path != "/pay/unifiedorder" {
-			continue
-		}
-		keys := make([]string, 0, len(r.Params))
-		for k := range r.Params {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Printf("   %-17s %s\n", k, r.Params[k])
-		}
+	probeReply, err := deliver(context.Background(), sim.ProbeNotification(paid.OutTradeNo))
+	if err != nil || wxpaytest.IsSuccessReply(probeReply) {
+		return fmt.Errorf("the probe was not refused: %s", probeReply)
 	}
-	d := ans.Data
-	signed := wxpay.Params{"appId": m.appID, "timeStamp": d.TimeStamp, "nonceStr": d.NonceStr, "package": d.Package, "signType": d.SignType, "sign": d.PaySign}
-	if err := wxpay.Verify(signed, m.key, wxpay.SignType(d.SignType)); err != nil || d.Package != "prepay_id="+order.PrepayID {
-		return fmt.Errorf("the pay parameters do not check out: %v", err)
+	fmt.Printf("   probe → %s\n", probeReply)
+	res := wxpaytest.Notify(context.Background(), deliver, note, wxpaytest.NotifyOptions{Copies: 3, TimeScale: 1e-5})
+	if !res.Delivered {
+		return fmt.Errorf("the notification was not accepted")
 	}
-	fmt.Printf("6. Checked: package names WeChat's prepay_id %s, paySign verifies with the merchant key,\n   timeStamp %s is seconds. The mini-program now calls wx.requestPayment({...res.data.data}).\n", order.PrepayID, d.TimeStamp)
+	fmt.Printf("   notification → SUCCESS after %d attempt(s), %d posts; verified, recorded, then answered.\n", res.Attempts, res.Posts)
 
+	d.say("The mini-program asks for its order:  GET /release/orders/%s", paid.OutTradeNo)
+	status, body, err = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
+	if err != nil || status != 200 || !bytes.Contains(body, []byte(`"state":"SUCCESS"`)) {
+		return fmt.Errorf("the order does not read as paid: %d %s %v", status, body, err)
+	}
+	show(status, body)
+
+	refund := `{"action":"refund","out_trade_no":"` + paid.OutTradeNo + `","refund_fee":100,"reason":"退货"}`
+	d.say("An operator refunds ¥1.00 by direct invocation (client certificate over mutual TLS):\n   %s", refund)
+	r, err := fn.Invoke([]byte(refund), 3*time.Second, "demo-refund")
+	if err != nil || r.Error != nil {
+		return fmt.Errorf("refund failed: %v %+v", err, r)
+	}
+	fmt.Printf("   → %s\n", r.Payload)
+	var rv struct {
+		OutRefundNo string `json:"out_refund_no"`
+	}
+	json.Unmarshal(r.Payload, &rv)
+	over, _ := fn.Invoke([]byte(strings.Replace(refund, `"refund_fee":100`, `"refund_fee":81`, 1)), 3*time.Second, "demo-refund-2")
+	fmt.Printf("   Another ¥0.81 is more than is left to refund: %s\n", over.Error.Message)
+
+	d.say("WeChat Pay finishes the refund and posts its encrypted notification.")
+	refundNote, _ := sim.CompleteRefund(rv.OutRefundNo, "SUCCESS")
+	if reply, err := deliver(context.Background(), refundNote); err != nil || !wxpaytest.IsSuccessReply(reply) {
+		return fmt.Errorf("the refund notification was not accepted: %s %v", reply, err)
+	}
+	status, body, _ = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
+	if !bytes.Contains(body, []byte(`"state":"REFUND"`)) {
+		return fmt.Errorf("the order does not read as refunded: %s", body)
+	}
+	show(status, body)
+
+	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
 	sent := len(sim.Requests())
-	bad := strings.Replace(string(event), `"total_fee\":180`, `"total_fee\":\"0180\"`, 1)
-	res, err = fn.Invoke([]byte(bad), 3*time.Second, "demo-2")
-	if err != nil {
-		return err
-	}
-	fmt.Println(`7. The same request with "total_fee":"0180" is refused, and nothing reaches WeChat:`)
-	printResult(os.Stdout, res)
-	if len(sim.Requests()) != sent {
+	status, body, _ = d.call("POST", "/release/pay", `{"total_fee":"0180"}`, auth)
+	show(status, body)
+	if status != 400 || len(sim.Requests()) != sent {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
-	time.Sleep(20 * time.Millisecond) // let the last log line arrive
-	fmt.Println("8. The function's log (one JSON line per invocation, as CLS indexes it; no key, AppSecret or code):")
+	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
+	d.say("The audit trail in the function's log (one JSON line per state change; no key, AppSecret, code or token):")
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		fmt.Println("   " + line)
-		if strings.Contains(line, m.key) || strings.Contains(line, m.appSecret) || strings.Contains(line, code) {
-			return fmt.Errorf("a secret reached the log")
+		for _, secret := range []string{m.key, m.appSecret, code, login.Token} {
+			if strings.Contains(line, secret) {
+				return fmt.Errorf("a secret reached the log")
+			}
+		}
+		if strings.Contains(line, `"order_state"`) {
+			fmt.Println("   " + line)
 		}
 	}
 	return nil

@@ -91,6 +91,17 @@ func (s *testStore) RecordNotification(ctx context.Context, n store.Notification
 	return nil
 }
 
+func (s *testStore) ApplyNotification(ctx context.Context, n store.Notification, fee int64, to store.State, tx string, at time.Time) (store.State, bool, error) {
+	if s.down.Load() {
+		return "", false, errStoreDown
+	}
+	from, changed, err := s.Store.ApplyNotification(ctx, n, fee, to, tx, at)
+	if err == nil {
+		s.notes.Add(1)
+	}
+	return from, changed, err
+}
+
 func (s *testStore) Transition(ctx context.Context, no string, to store.State, tx string, at time.Time) (store.State, bool, error) {
 	if s.down.Load() {
 		return "", false, errStoreDown

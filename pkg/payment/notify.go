@@ -62,24 +62,26 @@ func (s *Service) paymentNotification(ctx context.Context, body []byte) error {
 	if err := s.checkMerchant(fields); err != nil {
 		return err
 	}
-	o, err := s.Store.Order(ctx, status.OutTradeNo)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	// Recorded and applied in one transaction: both or neither.
+	doc, _ := json.Marshal(fields)
+	note := store.Notification{Kind: "payment", OutTradeNo: status.OutTradeNo, Fields: string(doc)}
+	apply := func() (store.State, bool, error) {
+		return s.Store.ApplyNotification(ctx, note, status.TotalFee, store.Success, status.TransactionID, status.TimeEnd)
+	}
+	from, changed, err := apply()
+	if errors.Is(err, store.ErrNotFound) {
 		// Authentic, for an order this store never saw: recorded, not refused.
-		o = store.Order{OutTradeNo: status.OutTradeNo, OpenID: status.OpenID, TotalFee: status.TotalFee, Attach: status.Attach, State: store.NotPay}
+		o := store.Order{OutTradeNo: status.OutTradeNo, OpenID: status.OpenID, TotalFee: status.TotalFee, Attach: status.Attach}
 		if _, err := s.Store.AdoptOrder(ctx, o); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotification, err)
 		}
-	case err != nil:
-		return fmt.Errorf("%w: %w", ErrNotification, err)
-	case o.TotalFee != status.TotalFee:
-		return fmt.Errorf("%w: total_fee %d differs from the order's %d", ErrNotification, status.TotalFee, o.TotalFee)
+		from, changed, err = apply()
 	}
-	if err := s.record(ctx, "payment", status.OutTradeNo, "", fields); err != nil {
-		return err
-	}
-	if _, err := s.transition(ctx, o, store.Success, status.TransactionID, status.TimeEnd); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotification, err)
+	}
+	if changed && s.StateChanged != nil {
+		s.StateChanged(ctx, status.OutTradeNo, from, store.Success)
 	}
 	return nil
 }

@@ -103,14 +103,25 @@ func (s *Service) transition(ctx context.Context, o store.Order, to store.State,
 	if err != nil {
 		return o, fromStore(err)
 	}
-	if changed && s.StateChanged != nil {
+	if !changed {
+		// Someone else moved it, or it may not move: read what it is now.
+		got, err := s.Store.Order(ctx, o.OutTradeNo)
+		if err != nil {
+			return o, fromStore(err)
+		}
+		return got, nil
+	}
+	if s.StateChanged != nil {
 		s.StateChanged(ctx, o.OutTradeNo, from, to)
 	}
-	got, err := s.Store.Order(ctx, o.OutTradeNo)
-	if err != nil {
-		return o, fromStore(err)
+	o.State = to
+	if txID != "" {
+		o.TransactionID = txID
 	}
-	return got, nil
+	if !paidAt.IsZero() {
+		o.PaidAt = paidAt
+	}
+	return o, nil
 }
 
 // Close closes the caller's unpaid order at WeChat Pay and records it. A

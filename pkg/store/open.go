@@ -31,10 +31,14 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		if path == "" {
 			return nil, errors.New("store: sqlite DSN needs a path")
 		}
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=locking_mode(EXCLUSIVE)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite: %w", err)
 		}
+		// One connection holding the file exclusively: an SCF instance
+		// serves one event at a time, and SQLite writes one at a time
+		// anyway, so this saves the locking without losing concurrency.
+		db.SetMaxOpenConns(1)
 		s = &sqlStore{db: db, now: now, schema: sqliteSchema, duplicate: sqliteDuplicate}
 	case strings.HasPrefix(dsn, "mysql://"):
 		cfg, err := mysqlConfig(dsn)
@@ -48,13 +52,19 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		db := sql.OpenDB(connector)
 		db.SetConnMaxLifetime(5 * time.Minute)
 		db.SetMaxIdleConns(4)
-		s = &sqlStore{db: db, now: now, schema: mysqlSchema, duplicate: mysqlDuplicate}
+		s = &sqlStore{db: db, now: now, schema: mysqlSchema, duplicate: mysqlDuplicate, forUpdate: " FOR UPDATE"}
 	default:
 		return nil, errors.New(`store: DSN must start with "sqlite:" or "mysql://"`)
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
 		return nil, err
+	}
+	for _, q := range s.txQueries() {
+		if _, err := s.prepared(ctx, q); err != nil {
+			s.db.Close()
+			return nil, fmt.Errorf("store: preparing statements: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -121,7 +131,7 @@ var sqliteSchema = []string{
 		created_at    INTEGER NOT NULL,
 		updated_at    INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS notifications (
-		id            INTEGER PRIMARY KEY AUTOINCREMENT,
+		id            INTEGER PRIMARY KEY,
 		kind          TEXT NOT NULL,
 		out_trade_no  TEXT NOT NULL,
 		out_refund_no TEXT NOT NULL,

@@ -16,6 +16,7 @@ type sqlStore struct {
 	now       func() time.Time
 	schema    []string
 	duplicate func(error) bool
+	forUpdate string   // the row-locking suffix of a SELECT inside a transaction
 	stmts     sync.Map // query text → *sql.Stmt, prepared once
 }
 
@@ -159,11 +160,7 @@ func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to State, 
 		if !cur.State.CanBecome(to) {
 			return cur.State, false, nil
 		}
-		res, err := s.exec(ctx, `UPDATE orders SET state = ?,
-			transaction_id = CASE WHEN ? = '' THEN transaction_id ELSE ? END,
-			paid_at = CASE WHEN ? = 0 THEN paid_at ELSE ? END,
-			updated_at = ?
-			WHERE out_trade_no = ? AND state = ?`,
+		res, err := s.exec(ctx, updateState,
 			to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), outTradeNo, cur.State)
 		if err != nil {
 			return "", false, fmt.Errorf("store: updating state: %w", err)
@@ -195,12 +192,86 @@ func (s *sqlStore) AdoptOrder(ctx context.Context, o Order) (bool, error) {
 	return false, fmt.Errorf("store: adopting order: %w", err)
 }
 
+const insertNotification = `INSERT INTO notifications (kind, out_trade_no, out_refund_no, fields, received_at)
+	VALUES (?, ?, ?, ?, ?)`
+
+const updateState = `UPDATE orders SET state = ?,
+	transaction_id = CASE WHEN ? = '' THEN transaction_id ELSE ? END,
+	paid_at = CASE WHEN ? = 0 THEN paid_at ELSE ? END,
+	updated_at = ?
+	WHERE out_trade_no = ? AND state = ?`
+
+// ApplyNotification commits the record and the state change together, so a
+// payment notification costs one write.
+func (s *sqlStore) ApplyNotification(ctx context.Context, n Notification, totalFee int64, to State, transactionID string, paidAt time.Time) (State, bool, error) {
+	if n.ReceivedAt.IsZero() {
+		n.ReceivedAt = s.now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", false, fmt.Errorf("store: beginning notification: %w", err)
+	}
+	defer tx.Rollback()
+	sel, err := s.txStmt(ctx, tx, selectStateFee+s.forUpdate)
+	if err != nil {
+		return "", false, fmt.Errorf("store: reading state: %w", err)
+	}
+	var from State
+	var fee int64
+	err = sel.QueryRowContext(ctx, n.OutTradeNo).Scan(&from, &fee)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, ErrNotFound
+	case err != nil:
+		return "", false, fmt.Errorf("store: reading state: %w", err)
+	case fee != totalFee:
+		return "", false, ErrAmountMismatch
+	}
+	ins, err := s.txStmt(ctx, tx, insertNotification)
+	if err == nil {
+		_, err = ins.ExecContext(ctx, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt))
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: recording notification: %w", err)
+	}
+	changed := from.CanBecome(to)
+	if changed {
+		upd, err := s.txStmt(ctx, tx, updateState)
+		if err == nil {
+			_, err = upd.ExecContext(ctx, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), n.OutTradeNo, from)
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("store: updating state: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", false, fmt.Errorf("store: committing notification: %w", err)
+	}
+	return from, changed, nil
+}
+
+// txQueries are prepared when the store opens: inside a transaction a
+// statement must not need a second connection (SQLite has only one).
+func (s *sqlStore) txQueries() []string {
+	return []string{selectStateFee + s.forUpdate, insertNotification, updateState}
+}
+
+const selectStateFee = `SELECT state, total_fee FROM orders WHERE out_trade_no = ?`
+
+// txStmt binds a statement prepared at open to tx, or prepares it on tx's
+// own connection; it never asks the pool for another connection.
+func (s *sqlStore) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, query)
+}
+
 func (s *sqlStore) RecordNotification(ctx context.Context, n Notification) error {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO notifications (kind, out_trade_no, out_refund_no, fields, received_at)
-		VALUES (?, ?, ?, ?, ?)`, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt))
+	_, err := s.exec(ctx, insertNotification, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt))
 	if err != nil {
 		return fmt.Errorf("store: recording notification: %w", err)
 	}

@@ -103,6 +103,7 @@ var (
 	ErrNotPaid        = errors.New("store: order is not paid")
 	ErrExceedsPaid    = errors.New("store: refund exceeds the refundable amount")
 	ErrRefundMismatch = errors.New("store: out_refund_no already used for another refund")
+	ErrAmountMismatch = errors.New("store: the notification's amount differs from the order's")
 )
 
 // Store is the order store.
@@ -121,6 +122,11 @@ type Store interface {
 	// exactly one reports a change. transactionID and paidAt are recorded
 	// when not empty.
 	Transition(ctx context.Context, outTradeNo string, to State, transactionID string, paidAt time.Time) (from State, changed bool, err error)
+	// ApplyNotification records n and moves its order (n.OutTradeNo) to
+	// state to, in one transaction: both happen or neither does. The order
+	// must exist (ErrNotFound) and its amount be totalFee
+	// (ErrAmountMismatch). It returns what Transition returns.
+	ApplyNotification(ctx context.Context, n Notification, totalFee int64, to State, transactionID string, paidAt time.Time) (from State, changed bool, err error)
 	// AdoptOrder inserts o (an order known only from an authentic
 	// notification) unless the order exists; it reports whether it did.
 	AdoptOrder(ctx context.Context, o Order) (bool, error)

@@ -318,3 +318,52 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 }
+
+func TestApplyNotification(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s Store) {
+		mustCreate(t, s, newOrder("AN000001", "o1", "", 180))
+		note := Notification{Kind: "payment", OutTradeNo: "AN000001", Fields: `{"transaction_id":"42"}`}
+		paid := time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		changes := 0
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				from, changed, err := s.ApplyNotification(ctx, note, 180, Success, "42", paid)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || changed && from != NotPay || !changed && from != Success {
+					t.Errorf("%s %v %v", from, changed, err)
+				}
+				if changed {
+					changes++
+				}
+			}()
+		}
+		wg.Wait()
+		var recorded int
+		s.(*sqlStore).db.QueryRow(`SELECT COUNT(*) FROM notifications WHERE out_trade_no = 'AN000001'`).Scan(&recorded)
+		if changes != 1 || recorded != 10 {
+			t.Fatalf("%d changes, %d recorded", changes, recorded)
+		}
+		if recorded != 10 {
+			t.Fatalf("%d changes, %d recorded", changes, recorded)
+		}
+		if o, _ := s.Order(ctx, "AN000001"); o.State != Success || o.TransactionID != "42" || !o.PaidAt.Equal(paid) {
+			t.Fatalf("%+v", o)
+		}
+		// Another amount, or an unknown order: nothing is recorded.
+		if _, _, err := s.ApplyNotification(ctx, note, 1, Success, "42", paid); !errors.Is(err, ErrAmountMismatch) {
+			t.Fatalf("another amount: %v", err)
+		}
+		if _, _, err := s.ApplyNotification(ctx, Notification{Kind: "payment", OutTradeNo: "AN404", Fields: "{}"}, 1, Success, "", time.Time{}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown order: %v", err)
+		}
+		s.(*sqlStore).db.QueryRow(`SELECT COUNT(*) FROM notifications WHERE out_trade_no = 'AN404'`).Scan(&recorded)
+		if recorded != 0 {
+			t.Fatal("a notification for an unknown order was recorded without its order")
+		}
+	})
+}

@@ -431,3 +431,49 @@ func TestCloseAndQuery(t *testing.T) {
 		t.Fatalf("refund without a certificate: %v", err)
 	}
 }
+
+func TestFeatureConfiguration(t *testing.T) {
+	// A short session secret disables tokens alone, and says so.
+	f := newFixture(t, func(env map[string]string) { env["WXPAY_SESSION_SECRET"] = "too-short" })
+	f.expectError(f.http(urlEvent("POST", "/release/login", `{"code":"`+f.sim.LoginCode(testOpenID)+`"}`, nil)), 500, "CONFIG_ERROR")
+	f.expectError(f.http(urlEvent("POST", "/release/pay", `{"total_fee":1}`, bearer("v1.x.y"))), 500, "CONFIG_ERROR")
+	f.checkPaid(f.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"`+f.sim.LoginCode(testOpenID)+`"}`, nil)), wxpay.SignMD5)
+	if !strings.Contains(f.log.String(), `"variable":"WXPAY_SESSION_SECRET"`) || strings.Contains(f.log.String(), "too-short") {
+		t.Fatalf("%s", f.log.String())
+	}
+	// A certificate that does not match its key disables refunds alone.
+	otherCert, _, _, _ := wxpaytest.NewMerchantCert(testMchID)
+	g := newFixture(t, func(env map[string]string) { env["WXPAY_CLIENT_CERT"] = string(otherCert) })
+	g.checkPaid(g.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"`+g.sim.LoginCode(testOpenID)+`"}`, nil)), wxpay.SignMD5)
+	if _, err := g.invoke(`{"action":"refund","out_trade_no":"20261126170000aaaaaaaa","refund_fee":1}`, time.Second); err == nil || !strings.HasPrefix(err.Error(), "CONFIG_ERROR: ") {
+		t.Fatalf("refund: %v", err)
+	}
+	if !strings.Contains(g.log.String(), `"variable":"WXPAY_CLIENT_CERT"`) {
+		t.Fatalf("%s", g.log.String())
+	}
+	// PEM pasted on one line with literal \n works.
+	h := newFixture(t, func(env map[string]string) {
+		env["WXPAY_CLIENT_CERT"] = strings.ReplaceAll(env["WXPAY_CLIENT_CERT"], "\n", `\n`)
+		env["WXPAY_CLIENT_KEY"] = strings.ReplaceAll(env["WXPAY_CLIENT_KEY"], "\n", `\n`)
+	})
+	h.invoke(`{"total_fee":1}`, time.Second)
+	if strings.Contains(h.log.String(), `"variable":"WXPAY_CLIENT_CERT"`) {
+		t.Fatalf("one-line PEM refused: %s", h.log.String())
+	}
+	// On SCF, the embedded store is a warning, not an error.
+	s := newFixture(t, func(env map[string]string) { env["TENCENTCLOUD_RUNENV"] = "SCF" })
+	s.checkPaid(s.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"`+s.sim.LoginCode(testOpenID)+`"}`, nil)), wxpay.SignMD5)
+	if !strings.Contains(s.log.String(), `"level":"WARN","msg":"configuration","variable":"WXPAY_STORE"`) {
+		t.Fatalf("no warning: %s", s.log.String())
+	}
+	// A store that cannot open answers 503 and is tried again next time.
+	u := newFixture(t, func(env map[string]string) { env["WXPAY_STORE"] = "mysql://u:p@127.0.0.1:1/db" })
+	u.expectError(u.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"x"}`, nil)), 503, "STORE_UNAVAILABLE")
+	u.expectError(u.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"x"}`, nil)), 503, "STORE_UNAVAILABLE")
+	if strings.Count(u.log.String(), `"msg":"store"`) != 2 {
+		t.Fatalf("the store was not retried: %s", u.log.String())
+	}
+	if r := u.notify(nil); r != "FAIL" {
+		t.Fatalf("notify without a store: %s", r)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,25 +11,16 @@ import (
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
-// mysqlEnv names the MySQL DSN the store suite uses (see pkg/store).
-const mysqlEnv = "WXPAY_TEST_MYSQL_DSN"
-
-// eachStore runs an end-to-end test on SQLite and, when the suite's MySQL
-// is configured, on MySQL; in CI a missing MySQL fails.
+// eachStore runs an end-to-end test on SQLite and on MySQL (see storetest).
 func eachStore(t *testing.T, test func(t *testing.T, edit func(map[string]string))) {
 	t.Run("sqlite", func(t *testing.T) { test(t, nil) })
 	t.Run("mysql", func(t *testing.T) {
-		dsn := os.Getenv(mysqlEnv)
-		if dsn == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not set: CI runs the notification tests on MySQL too", mysqlEnv)
-			}
-			t.Skipf("%s not set", mysqlEnv)
-		}
+		dsn := storetest.MySQLDSN(t)
 		test(t, func(env map[string]string) { env["WXPAY_STORE"] = dsn })
 	})
 }

@@ -113,8 +113,11 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 		c.maxTotalFee = n
 	}
 	c.storeDSN = getenv("WXPAY_STORE")
-	if c.storeDSN == "" {
+	switch {
+	case c.storeDSN == "":
 		c.storeDSN = store.DefaultDSN
+	case !strings.HasPrefix(c.storeDSN, "sqlite:") && !strings.HasPrefix(c.storeDSN, "mysql://"):
+		bad("WXPAY_STORE", `must be sqlite:PATH or mysql://user:pass@host:3306/db`)
 	}
 	c.sessionSecret = getenv("WXPAY_SESSION_SECRET")
 	c.clientCert = pemValue(getenv("WXPAY_CLIENT_CERT"))

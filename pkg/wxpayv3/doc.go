@@ -1,0 +1,11 @@
+// Package wxpayv3 speaks WeChat Pay's merchant API v3: request signing
+// (WECHATPAY2-SHA256-RSA2048), verification of every answer and notification
+// over its raw bytes with the key its Wechatpay-Serial names, AEAD_AES_256_GCM
+// decryption of notification resources, and the RSA paySign of
+// wx.requestPayment.
+//
+// Like package wxpay it reads no environment and holds no global state: keys,
+// clock and random source are injected.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012365342
+package wxpayv3

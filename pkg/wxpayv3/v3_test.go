@@ -1,0 +1,237 @@
+package wxpayv3
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+type vectors struct {
+	RSA []struct {
+		Message   string `json:"message"`
+		Signature string `json:"signature"`
+	} `json:"v3_rsa_sha256_pkcs1v15_with_test_key"`
+	GCM []struct {
+		Key            string `json:"key"`
+		Nonce          string `json:"nonce"`
+		AssociatedData string `json:"associated_data"`
+		Plaintext      string `json:"plaintext"`
+		Ciphertext     string `json:"ciphertext_base64"`
+	} `json:"v3_aead_aes_256_gcm"`
+}
+
+func loadVectors(t *testing.T) vectors {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vectors
+	if err := json.Unmarshal(raw, &v); err != nil || len(v.RSA) < 3 || len(v.GCM) < 1 {
+		t.Fatalf("vectors: %v", err)
+	}
+	return v
+}
+
+// testKey is the RSA key published as test material with the official
+// SDK's tests; its PEM label is TESTING KEY so that it is never mistaken
+// for a real one.
+func testKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/v3-test-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ParsePrivateKey(bytes.ReplaceAll(raw, []byte("TESTING KEY"), []byte("PRIVATE KEY")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestRSAVectors(t *testing.T) {
+	key := testKey(t)
+	for _, v := range loadVectors(t).RSA {
+		got, err := sign(key, v.Message)
+		if err != nil || got != v.Signature {
+			t.Errorf("%q: got %s, %v", v.Message, got, err)
+		}
+	}
+}
+
+func TestPayParams(t *testing.T) {
+	key := testKey(t)
+	s := &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader, Now: func() time.Time { return time.Unix(1414561699, 0) }}
+	p, err := s.PayParams("wx8888888888888888", "wx201410272009395522657a690389285100")
+	if err != nil || p.SignType != "RSA" || p.TimeStamp != "1414561699" || p.Package != "prepay_id=wx201410272009395522657a690389285100" || len(p.NonceStr) != 32 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	sig, _ := base64.StdEncoding.DecodeString(p.PaySign)
+	if err := verifyMessage(&key.PublicKey, "wx8888888888888888\n1414561699\n"+p.NonceStr+"\nprepay_id=wx201410272009395522657a690389285100\n", sig); err != nil {
+		t.Fatal(err)
+	}
+	// The published paySign vector, with its nonce.
+	want := loadVectors(t).RSA[2]
+	if got, _ := sign(key, want.Message); got != want.Signature {
+		t.Fatal("paySign vector")
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	key := testKey(t)
+	now := time.Unix(1554208460, 0)
+	s := &Signer{MchID: "1900009191", Serial: "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C", Key: key, Rand: rand.Reader, Now: func() time.Time { return now }}
+	h, err := s.Authorization("POST", "/v3/pay/transactions/jsapi", []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	rest, ok := strings.CutPrefix(h, Scheme+" ")
+	if !ok {
+		t.Fatalf("%s", h)
+	}
+	for _, kv := range strings.Split(rest, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		fields[k] = strings.Trim(v, `"`)
+	}
+	if fields["mchid"] != "1900009191" || fields["timestamp"] != "1554208460" || fields["serial_no"] != s.Serial || len(fields["nonce_str"]) != 32 {
+		t.Fatalf("%q", fields)
+	}
+	sig, _ := base64.StdEncoding.DecodeString(fields["signature"])
+	if err := verifyMessage(&key.PublicKey, Message("POST", "/v3/pay/transactions/jsapi", "1554208460", fields["nonce_str"], []byte(`{"a":1}`)), sig); err != nil {
+		t.Fatal(err)
+	}
+	if h2, _ := s.Authorization("POST", "/v3/pay/transactions/jsapi", []byte(`{"a":1}`)); h2 == h {
+		t.Fatal("nonce reused")
+	}
+	// The published request vector.
+	v := loadVectors(t).RSA[1]
+	if Message("GET", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242", nil) != v.Message {
+		t.Fatal("message layout")
+	}
+}
+
+func verifyMessage(pub *rsa.PublicKey, msg string, sig []byte) error {
+	sum := sha256.Sum256([]byte(msg))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+}
+
+func TestVerify(t *testing.T) {
+	key := testKey(t)
+	keys := PublicKeys{"PUB_KEY_ID_0114232134912410000000000000": &key.PublicKey}
+	now := time.Unix(1790000000, 0)
+	body := []byte(`{"prepay_id":"wx26112221580621e9b071c00d9e093b0000"}`)
+	signed := func(ts time.Time, nonce string, b []byte) Signed {
+		s := Signed{Timestamp: strconv.FormatInt(ts.Unix(), 10), Nonce: nonce, Serial: "PUB_KEY_ID_0114232134912410000000000000"}
+		s.Signature, _ = sign(key, s.Timestamp+"\n"+nonce+"\n"+string(b)+"\n")
+		return s
+	}
+	good := signed(now, "abc", body)
+	if err := Verify(keys, good, body, now.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	cases := map[string]struct {
+		s    Signed
+		body []byte
+		now  time.Time
+		want error
+	}{
+		"tampered body":  {good, []byte(`{"prepay_id":"wx0"}`), now, ErrInvalidSignature},
+		"trailing space": {good, append(body, ' '), now, ErrInvalidSignature},
+		"stale":          {good, body, now.Add(6 * time.Minute), ErrStaleTimestamp},
+		"future":         {good, body, now.Add(-6 * time.Minute), ErrStaleTimestamp},
+		"unknown serial": {Signed{good.Timestamp, good.Nonce, good.Signature, "PUB_KEY_ID_other"}, body, now, ErrUnknownSerial},
+		"no signature":   {Signed{good.Timestamp, good.Nonce, "", good.Serial}, body, now, ErrMissingSignature},
+		"no serial":      {Signed{good.Timestamp, good.Nonce, good.Signature, ""}, body, now, ErrMissingSignature},
+		"probe":          {Signed{good.Timestamp, good.Nonce, "WECHATPAY/SIGNTEST/" + good.Signature, good.Serial}, body, now, ErrProbe},
+		"not base64":     {Signed{good.Timestamp, good.Nonce, "!!", good.Serial}, body, now, ErrInvalidSignature},
+		"other nonce":    {Signed{good.Timestamp, "abd", good.Signature, good.Serial}, body, now, ErrInvalidSignature},
+		"bad timestamp":  {Signed{"x", good.Nonce, good.Signature, good.Serial}, body, now, ErrInvalidSignature},
+		"another key's": {func() Signed {
+			s := good
+			s.Signature, _ = sign(other, s.Timestamp+"\n"+s.Nonce+"\n"+string(body)+"\n")
+			return s
+		}(), body, now, ErrInvalidSignature},
+	}
+	for name, c := range cases {
+		if err := Verify(keys, c.s, c.body, c.now); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", name, err, c.want)
+		}
+	}
+	if !errors.Is(ErrProbe, ErrInvalidSignature) {
+		t.Fatal("a probe must be an invalid signature")
+	}
+}
+
+func TestAEADVector(t *testing.T) {
+	v := loadVectors(t).GCM[0]
+	r := Resource{Algorithm: AEADAlgorithm, Ciphertext: v.Ciphertext, AssociatedData: v.AssociatedData, Nonce: v.Nonce}
+	pt, err := Decrypt([]byte(v.Key), r)
+	if err != nil || string(pt) != v.Plaintext {
+		t.Fatalf("%q %v", pt, err)
+	}
+	enc, err := Encrypt([]byte(v.Key), v.Nonce, v.AssociatedData, []byte(v.Plaintext))
+	if err != nil || enc.Ciphertext != v.Ciphertext {
+		t.Fatalf("encrypt: %+v %v", enc, err)
+	}
+	for name, mut := range map[string]func(*Resource, *[]byte){
+		"wrong key":       func(_ *Resource, k *[]byte) { *k = []byte(strings.Repeat("k", 32)) },
+		"short key":       func(_ *Resource, k *[]byte) { *k = []byte("0123456789ABCDEF") },
+		"other ad":        func(r *Resource, _ *[]byte) { r.AssociatedData = "certificate" },
+		"other nonce":     func(r *Resource, _ *[]byte) { r.Nonce = "fixedNonce13" },
+		"short nonce":     func(r *Resource, _ *[]byte) { r.Nonce = "short" },
+		"flipped byte":    func(r *Resource, _ *[]byte) { r.Ciphertext = "A" + r.Ciphertext[1:] },
+		"not base64":      func(r *Resource, _ *[]byte) { r.Ciphertext = "!!" },
+		"other algorithm": func(r *Resource, _ *[]byte) { r.Algorithm = "AEAD_AES_128_GCM" },
+	} {
+		rr, key := r, []byte(v.Key)
+		mut(&rr, &key)
+		if _, err := Decrypt(key, rr); err == nil {
+			t.Errorf("%s: decrypted", name)
+		}
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	rsaKey := testKey(t)
+	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)})
+	if k, err := ParsePrivateKey(pkcs1); err != nil || !k.Equal(rsaKey) {
+		t.Fatalf("PKCS#1: %v", err)
+	}
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ec)
+	for name, p := range map[string][]byte{
+		"EC key":     pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER}),
+		"not PEM":    []byte("MIIEvg..."),
+		"garbage":    pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("x")}),
+		"a cert":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("x")}),
+		"test label": func() []byte { b, _ := os.ReadFile("testdata/v3-test-key.pem"); return b }(),
+	} {
+		if _, err := ParsePrivateKey(p); !errors.Is(err, ErrKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if k, err := ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})); err != nil || !k.Equal(&rsaKey.PublicKey) {
+		t.Fatalf("public key: %v", err)
+	}
+	ecPub, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if _, err := ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub})); !errors.Is(err, ErrKey) {
+		t.Fatalf("EC public key: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
 func startFunction(binary string, env []string, out io.Writer) (*scflocal.Process, error) {
@@ -134,13 +136,13 @@ func serve(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "each invocation's timeout")
 	fs.Parse(args)
 	var env []string
+	var sim *localSim
 	if *useSim {
-		sim, _, simEnv, err := startTestMerchant(true, "http://"+*addr+"/notify")
-		if err != nil {
+		var err error
+		if sim, _, env, err = startTestMerchant(true, "http://"+*addr+"/notify"); err != nil {
 			return err
 		}
 		defer sim.Close()
-		env = simEnv
 		fmt.Printf("simulated WeChat Pay at %s\n", sim.URL)
 	}
 	fn, err := startFunction(*binary, env, os.Stderr)
@@ -148,10 +150,30 @@ func serve(args []string) error {
 		return err
 	}
 	defer fn.Close()
-	srv := &http.Server{Addr: *addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proxy(w, r, fn, *timeout)
-	})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { proxy(w, r, fn, *timeout) })
+	if sim != nil {
+		// Play the user paying (WeChat DevTools cannot): the order is paid
+		// at the simulator and its notification delivered to …/notify.
+		mux.HandleFunc("POST /_sim/pay/{no}", func(w http.ResponseWriter, r *http.Request) {
+			note, ok := sim.Pay(r.PathValue("no"))
+			if !ok {
+				http.Error(w, "no unpaid order with that number at the simulator", http.StatusNotFound)
+				return
+			}
+			res := wxpaytest.Notify(r.Context(), func(ctx context.Context, body []byte) ([]byte, error) {
+				rec := httptest.NewRecorder()
+				proxy(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/notify", bytes.NewReader(body)), fn, *timeout)
+				return rec.Body.Bytes(), nil
+			}, note, wxpaytest.NotifyOptions{TimeScale: 1e-4})
+			fmt.Fprintf(w, "paid; notification delivered=%v after %d attempt(s)\n", res.Delivered, res.Attempts)
+		})
+	}
+	srv := &http.Server{Addr: *addr, Handler: mux}
 	fmt.Printf("function serving on http://%s (started in %v); try:\n  curl -s -X POST http://%s/pay -d '{\"total_fee\":1,\"code\":\"any-code\"}'\n", *addr, fn.Started.Round(time.Microsecond), *addr)
+	if sim != nil {
+		fmt.Printf("  curl -s -X POST http://%s/_sim/pay/<out_trade_no>     # the user pays; the notification follows\n", *addr)
+	}
 	go srv.ListenAndServe()
 	waitForInterrupt()
 	return srv.Close()

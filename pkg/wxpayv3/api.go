@@ -1,0 +1,174 @@
+package wxpayv3
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Amount is an order's amount in fen.
+type Amount struct {
+	Total    int64  `json:"total"`
+	Currency string `json:"currency,omitempty"`
+}
+
+// PrepayRequest is a new JSAPI order.
+type PrepayRequest struct {
+	OutTradeNo  string
+	Description string
+	Attach      string
+	NotifyURL   string
+	Total       int64 // fen
+	OpenID      string
+	ClientIP    string // the payer's IP, sent when known
+}
+
+// Prepay creates a JSAPI order and returns its prepay_id.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791856
+func (c *Client) Prepay(ctx context.Context, r *PrepayRequest) (string, error) {
+	type payer struct {
+		OpenID string `json:"openid"`
+	}
+	type scene struct {
+		PayerClientIP string `json:"payer_client_ip"`
+	}
+	body := struct {
+		AppID       string `json:"appid"`
+		MchID       string `json:"mchid"`
+		Description string `json:"description"`
+		OutTradeNo  string `json:"out_trade_no"`
+		Attach      string `json:"attach,omitempty"`
+		NotifyURL   string `json:"notify_url"`
+		Amount      Amount `json:"amount"`
+		Payer       payer  `json:"payer"`
+		SceneInfo   *scene `json:"scene_info,omitempty"`
+	}{
+		AppID: c.AppID, MchID: c.Signer.MchID, Description: r.Description, OutTradeNo: r.OutTradeNo,
+		Attach: r.Attach, NotifyURL: r.NotifyURL, Amount: Amount{Total: r.Total, Currency: "CNY"}, Payer: payer{r.OpenID},
+	}
+	if r.ClientIP != "" {
+		body.SceneInfo = &scene{r.ClientIP}
+	}
+	var out struct {
+		PrepayID string `json:"prepay_id"`
+	}
+	if err := c.Do(ctx, "POST", "/v3/pay/transactions/jsapi", body, &out); err != nil {
+		return "", err
+	}
+	if out.PrepayID == "" {
+		return "", fmt.Errorf("%w: no prepay_id", ErrMalformed)
+	}
+	return out.PrepayID, nil
+}
+
+// Transaction is an order as WeChat Pay reports it, in a query answer or a
+// payment notification.
+type Transaction struct {
+	AppID         string `json:"appid"`
+	MchID         string `json:"mchid"`
+	OutTradeNo    string `json:"out_trade_no"`
+	TransactionID string `json:"transaction_id"`
+	TradeState    string `json:"trade_state"`
+	Attach        string `json:"attach"`
+	SuccessTime   string `json:"success_time"`
+	Amount        Amount `json:"amount"`
+	Payer         struct {
+		OpenID string `json:"openid"`
+	} `json:"payer"`
+}
+
+// PaidAt is SuccessTime parsed, or zero.
+func (t *Transaction) PaidAt() time.Time {
+	at, _ := time.Parse(time.RFC3339, t.SuccessTime)
+	return at
+}
+
+// QueryOrder asks for an order by out_trade_no. An unknown order is an
+// *Error with Code ORDER_NOT_EXIST.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791858
+func (c *Client) QueryOrder(ctx context.Context, outTradeNo string) (*Transaction, error) {
+	var t Transaction
+	path := "/v3/pay/transactions/out-trade-no/" + url.PathEscape(outTradeNo) + "?mchid=" + url.QueryEscape(c.Signer.MchID)
+	if err := c.Do(ctx, "GET", path, nil, &t); err != nil {
+		return nil, err
+	}
+	if t.OutTradeNo != outTradeNo || t.TradeState == "" || t.MchID != c.Signer.MchID {
+		return nil, fmt.Errorf("%w: the answer is about another order", ErrMalformed)
+	}
+	return &t, nil
+}
+
+// CloseOrder closes an unpaid order; WeChat answers 204.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791860
+func (c *Client) CloseOrder(ctx context.Context, outTradeNo string) error {
+	body := struct {
+		MchID string `json:"mchid"`
+	}{c.Signer.MchID}
+	return c.Do(ctx, "POST", "/v3/pay/transactions/out-trade-no/"+url.PathEscape(outTradeNo)+"/close", body, nil)
+}
+
+// RefundRequest asks for part or all of a paid order back.
+type RefundRequest struct {
+	OutTradeNo  string
+	OutRefundNo string // a retry must reuse it
+	Reason      string
+	NotifyURL   string
+	Refund      int64 // fen
+	Total       int64 // the order's amount, fen
+}
+
+// Refund is a refund as WeChat Pay reports it.
+type Refund struct {
+	RefundID    string `json:"refund_id"`
+	OutRefundNo string `json:"out_refund_no"`
+	OutTradeNo  string `json:"out_trade_no"`
+	Status      string `json:"status"` // SUCCESS, CLOSED, PROCESSING, ABNORMAL
+	Amount      struct {
+		Refund int64 `json:"refund"`
+		Total  int64 `json:"total"`
+	} `json:"amount"`
+}
+
+// CreateRefund submits a refund (no client certificate in v3).
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791862
+func (c *Client) CreateRefund(ctx context.Context, r *RefundRequest) (*Refund, error) {
+	type amount struct {
+		Refund   int64  `json:"refund"`
+		Total    int64  `json:"total"`
+		Currency string `json:"currency"`
+	}
+	body := struct {
+		OutTradeNo  string `json:"out_trade_no"`
+		OutRefundNo string `json:"out_refund_no"`
+		Reason      string `json:"reason,omitempty"`
+		NotifyURL   string `json:"notify_url,omitempty"`
+		Amount      amount `json:"amount"`
+	}{r.OutTradeNo, r.OutRefundNo, r.Reason, r.NotifyURL, amount{r.Refund, r.Total, "CNY"}}
+	var out Refund
+	if err := c.Do(ctx, "POST", "/v3/refund/domestic/refunds", body, &out); err != nil {
+		return nil, err
+	}
+	if out.OutRefundNo != r.OutRefundNo || out.RefundID == "" {
+		return nil, fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
+	}
+	return &out, nil
+}
+
+// QueryRefund asks for a refund by out_refund_no.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791863
+func (c *Client) QueryRefund(ctx context.Context, outRefundNo string) (*Refund, error) {
+	var out Refund
+	if err := c.Do(ctx, "GET", "/v3/refund/domestic/refunds/"+url.PathEscape(outRefundNo), nil, &out); err != nil {
+		return nil, err
+	}
+	if out.OutRefundNo != outRefundNo {
+		return nil, fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
+	}
+	return &out, nil
+}

@@ -1,0 +1,62 @@
+package wxpayv3
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Notification is a verified, decrypted v3 notification.
+type Notification struct {
+	ID        string
+	EventType string // TRANSACTION.SUCCESS, REFUND.SUCCESS, REFUND.ABNORMAL, REFUND.CLOSED
+	Plaintext []byte // the decrypted resource (a Transaction or a RefundNotice as JSON)
+}
+
+// RefundNotice is the decrypted resource of a refund notification.
+type RefundNotice struct {
+	MchID        string `json:"mchid"`
+	OutTradeNo   string `json:"out_trade_no"`
+	OutRefundNo  string `json:"out_refund_no"`
+	RefundID     string `json:"refund_id"`
+	RefundStatus string `json:"refund_status"` // SUCCESS, CLOSED, ABNORMAL
+	Amount       struct {
+		Total  int64 `json:"total"`
+		Refund int64 `json:"refund"`
+	} `json:"amount"`
+}
+
+func jsonUnmarshal(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// ParseNotification verifies a notification over its raw body first, then
+// decrypts its resource with the APIv3 key. Nothing in it is read before
+// the signature verifies.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791861
+func ParseNotification(keys Keys, apiV3Key []byte, signed Signed, body []byte, now time.Time) (*Notification, error) {
+	if len(body) > MaxBodySize {
+		return nil, fmt.Errorf("%w: notification over %d bytes", ErrMalformed, MaxBodySize)
+	}
+	if err := Verify(keys, signed, body, now); err != nil {
+		return nil, err
+	}
+	var n struct {
+		ID           string   `json:"id"`
+		EventType    string   `json:"event_type"`
+		ResourceType string   `json:"resource_type"`
+		Resource     Resource `json:"resource"`
+	}
+	if err := jsonUnmarshal(body, &n); err != nil {
+		return nil, err
+	}
+	pt, err := Decrypt(apiV3Key, n.Resource)
+	if err != nil {
+		return nil, err
+	}
+	return &Notification{ID: n.ID, EventType: n.EventType, Plaintext: pt}, nil
+}

@@ -1,0 +1,175 @@
+// Package wxpayv3test is a local WeChat Pay speaking API v3, for tests and
+// local runs: it verifies every request's Authorization signature with the
+// merchant's public key, applies the field rules, signs every answer with
+// its own key (as a WeChat Pay public key or as a platform certificate),
+// keeps orders and refunds, encrypts notifications, and can misbehave.
+package wxpayv3test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Config is the merchant the simulator serves.
+type Config struct {
+	AppID          string
+	MchID          string
+	APIv3Key       []byte
+	MerchantKey    *rsa.PublicKey // verifies the merchant's requests
+	MerchantSerial string         // the serial_no requests must name
+	// Certificates selects certificate mode (answers signed by a platform
+	// certificate served at /v3/certificates); otherwise public-key mode.
+	Certificates bool
+	Now          func() time.Time
+}
+
+// PublicKeyID is the id of the simulator's WeChat Pay public key.
+const PublicKeyID = "PUB_KEY_ID_0119000001092026112600000000000001"
+
+// FaultKind is a way to misbehave, once, on the next request.
+type FaultKind int
+
+// The faults.
+const (
+	Hang FaultKind = iota + 1
+	HTTP500
+	BadSignature
+	NoSignature
+	StaleTimestamp
+	UnknownSerial
+	Probe
+	Refuse // answer Fault.Status with Fault.Code
+)
+
+// Fault is one misbehaviour.
+type Fault struct {
+	Kind   FaultKind
+	Status int
+	Code   string
+}
+
+type order struct {
+	fields        string // what defines the order, to refuse a changed re-entry
+	prepayID      string
+	openid        string
+	total         int64
+	attach        string
+	state         string
+	transactionID string
+	paidAt        time.Time
+	refunded      int64
+}
+
+type refund struct {
+	outTradeNo, refundID, status string
+	amount                       int64
+}
+
+// Sim is the simulated API v3.
+type Sim struct {
+	cfg      Config
+	key      *rsa.PrivateKey // signs answers
+	serial   string          // PublicKeyID, or the platform certificate's serial
+	certPEM  []byte          // the platform certificate, in certificate mode
+	mux      *http.ServeMux
+	closing  chan struct{}
+	mu       sync.Mutex
+	orders   map[string]*order
+	refunds  map[string]*refund
+	users    map[string]bool
+	faults   []Fault
+	requests []string // method and path of every request
+	closed   bool
+}
+
+// New returns a simulator with a fresh signing key.
+func New(cfg Config) (*Sim, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sim{
+		cfg: cfg, key: key, serial: PublicKeyID, mux: http.NewServeMux(), closing: make(chan struct{}),
+		orders: map[string]*order{}, refunds: map[string]*refund{}, users: map[string]bool{},
+	}
+	if cfg.Certificates {
+		serial := big.NewInt(time.Now().UnixNano())
+		tmpl := &x509.Certificate{
+			SerialNumber: serial, Subject: pkix.Name{CommonName: "TEST Tenpay platform certificate"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			return nil, err
+		}
+		s.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		s.serial = hex.EncodeToString(serial.Bytes())
+	}
+	s.routes()
+	return s, nil
+}
+
+// PublicKeyPEM is the simulator's WeChat Pay public key, as the merchant
+// platform hands it out (WXPAY_PUBLIC_KEY).
+func (s *Sim) PublicKeyPEM() []byte {
+	der, _ := x509.MarshalPKIXPublicKey(&s.key.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// Serial is what the simulator's answers name in Wechatpay-Serial.
+func (s *Sim) Serial() string { return s.serial }
+
+// ServeHTTP serves the API.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close releases requests held by Hang faults.
+func (s *Sim) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.closing)
+	}
+}
+
+// Inject queues faults for the next requests, one each.
+func (s *Sim) Inject(f ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, f...)
+}
+
+// AddUser makes openid a user of the mini-program.
+func (s *Sim) AddUser(openid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[openid] = true
+}
+
+// Requests returns "METHOD /path" of every request received.
+func (s *Sim) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+func (s *Sim) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
 )
 
 // DefaultBaseURL is the merchant API's production host.
@@ -113,47 +115,13 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 // send posts body until an attempt gives a final answer, the attempts run
 // out, or the context ends.
 func (c *Client) send(ctx context.Context, rt http.RoundTripper, endpoint string, body []byte) (Params, error) {
-	attempts := c.MaxAttempts
-	if attempts <= 0 {
-		attempts = 3
-	}
-	wait := c.RetryWait
-	if wait <= 0 {
-		wait = 50 * time.Millisecond
-	}
-	var err error
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			if !sleep(ctx, wait) {
-				break
-			}
-			wait *= 2
-		}
-		var answer Params
+	var answer Params
+	err := retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
+		var err error
 		answer, err = c.attempt(ctx, rt, endpoint, body)
-		if err == nil {
-			return answer, nil
-		}
-		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
-		}
-	}
-	return nil, err
-}
-
-// sleep waits d unless the context would end first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+		return err
+	}, retryable)
+	return answer, err
 }
 
 func retryable(err error) bool {

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
 )
 
 // DefaultBaseURL is the merchant API's production host.
@@ -75,44 +77,12 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 			return err
 		}
 	}
-	attempts := c.MaxAttempts
-	if attempts <= 0 {
-		attempts = 3
-	}
-	wait := c.RetryWait
-	if wait <= 0 {
-		wait = 50 * time.Millisecond
-	}
-	var err error
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			if !sleep(ctx, wait) {
-				break
-			}
-			wait *= 2
-		}
-		err = c.attempt(ctx, method, pathQuery, payload, out)
+	return retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
+		return c.attempt(ctx, method, pathQuery, payload, out)
+	}, func(err error) bool {
 		var refusal *Error
-		retry := errors.Is(err, ErrTransport) || errors.As(err, &refusal) && refusal.Retryable()
-		if err == nil || !retry || ctx.Err() != nil {
-			return err
-		}
-	}
-	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+		return errors.Is(err, ErrTransport) || errors.As(err, &refusal) && refusal.Retryable()
+	})
 }
 
 func (c *Client) attempt(ctx context.Context, method, pathQuery string, payload []byte, out any) error {

@@ -117,7 +117,7 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 		return nil, &payment.Error{Kind: payment.Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
 	}
 	a.svc = &payment.Service{
-		WxPay: a.wx, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
+		WeChat: payment.V2{Client: a.wx}, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange,
 	}
 	return a.svc, nil

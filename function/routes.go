@@ -183,7 +183,7 @@ func (a *app) loginRoute(ctx context.Context, svc *payment.Service, ev *httpeven
 // notify answers WeChat Pay in its own format: SUCCESS only once the
 // notification is verified and recorded, FAIL otherwise, so it retries.
 func (a *app) notify(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (*httpevent.Response, error) {
-	_, err := svc.Notification(ctx, ev.Body)
+	_, err := svc.Notification(ctx, ev.Header.Get, ev.Body)
 	if err != nil {
 		return notifyReply(false), &payment.Error{Kind: payment.Invalid, Code: "NOTIFY_FAIL", Message: "notification refused", Err: err}
 	}

@@ -31,39 +31,57 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error // the cause, for logs; may be nil
+	cond    error // ErrOrderPaid and the like, for errors.Is; may be nil
 }
 
 // Error is "CODE: message", the form direct invocations report.
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the cause and the refusal's conditions.
+func (e *Error) Unwrap() []error { return []error{e.Err, e.cond} }
 
 func invalid(code, msg string) *Error { return &Error{Kind: Invalid, Code: code, Message: msg} }
 
-// conflictCodes are the err_codes that describe the order's state.
+// conflictCodes are the refusal codes that describe the order's state
+// (v2 err_code and v3 code).
 var conflictCodes = map[string]bool{
 	"ORDERPAID": true, "ORDERCLOSED": true, "ORDER_CLOSED": true, "OUT_TRADE_NO_USED": true,
 }
 
-// fromWxPay classifies a failure of the merchant API.
+// conditions are what the use cases act on, by refusal code.
+var conditions = map[string]error{
+	"ORDERPAID": ErrOrderPaid, "ORDERCLOSED": ErrOrderClosed, "ORDER_CLOSED": ErrOrderClosed,
+	"ORDERNOTEXIST": ErrOrderNotExist, "ORDER_NOT_EXIST": ErrOrderNotExist,
+}
+
+// refusal classifies a definite refusal with WeChat's code.
+func refusal(code, message string, retryable bool, cause error) *Error {
+	kind := Upstream
+	if conflictCodes[code] {
+		kind = Conflict
+	}
+	e := &Error{Kind: kind, Code: code, Message: message, Err: cause, cond: conditions[code]}
+	if !retryable {
+		e.cond = errors.Join(e.cond, ErrRefused)
+	}
+	return e
+}
+
+// fromWxPay classifies a failure of the merchant API v2.
 func fromWxPay(err error) *Error {
-	var refusal *wxpay.Error
+	var r *wxpay.Error
 	var status *wxpay.HTTPError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
-	case errors.As(err, &refusal) && refusal.ReturnCode != "SUCCESS":
-		return &Error{Kind: Upstream, Code: "WXPAY_FAIL", Message: "WeChat Pay refused the request: " + refusal.ReturnMsg, Err: err}
-	case errors.As(err, &refusal):
-		code, kind := refusal.ErrCode, Upstream
+	case errors.As(err, &r) && r.ReturnCode != "SUCCESS":
+		return refusal("WXPAY_FAIL", "WeChat Pay refused the request: "+r.ReturnMsg, false, err)
+	case errors.As(err, &r):
+		code := r.ErrCode
 		if code == "" {
 			code = "WXPAY_FAIL"
 		}
-		if conflictCodes[code] {
-			kind = Conflict
-		}
-		return &Error{Kind: kind, Code: code, Message: "WeChat Pay refused the order: " + refusal.ErrCodeDes, Err: err}
+		return refusal(code, "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
 	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
 	case errors.As(err, &status):

@@ -2,13 +2,11 @@ package payment
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
-	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
 // ErrNotification wraps every reason a notification is answered FAIL.
@@ -17,61 +15,43 @@ var ErrNotification = errors.New("payment: notification refused")
 // Notification handles one body posted to …/notify: a payment result or a
 // refund result. It returns nil only once the notification is verified,
 // checked against the order, and durably recorded, so the reply may be
-// SUCCESS; any error means the reply is FAIL and WeChat Pay will retry.
-// Duplicates, concurrent or not, change an order once.
-func (s *Service) Notification(ctx context.Context, body []byte) (kind string, err error) {
-	p, err := wxpay.DecodeXML(body)
+// success; any error means a failure reply and WeChat Pay will retry.
+// Duplicates, concurrent or not, change an order once. header gives the
+// request's headers by lower-case name.
+func (s *Service) Notification(ctx context.Context, header func(string) string, body []byte) (kind string, err error) {
+	n, err := s.WeChat.Notification(header, body)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNotification, err)
 	}
-	if _, ok := p["req_info"]; ok {
-		return "refund", s.refundNotification(ctx, body)
+	if n.Kind == "refund" {
+		return n.Kind, s.refundNotification(ctx, n)
 	}
-	return "payment", s.paymentNotification(ctx, body)
+	return n.Kind, s.paymentNotification(ctx, n)
 }
 
-func (s *Service) checkMerchant(fields wxpay.Params) error {
-	if fields["appid"] != s.WxPay.AppID || fields["mch_id"] != s.WxPay.MchID {
-		return fmt.Errorf("%w: appid or mch_id is not this merchant's", ErrNotification)
-	}
-	return nil
-}
-
-func (s *Service) record(ctx context.Context, kind, outTradeNo, outRefundNo string, fields wxpay.Params) error {
-	doc, _ := json.Marshal(fields)
-	err := s.Store.RecordNotification(ctx, store.Notification{Kind: kind, OutTradeNo: outTradeNo, OutRefundNo: outRefundNo, Fields: string(doc)})
+func (s *Service) record(ctx context.Context, n *Notice, outTradeNo, outRefundNo string) error {
+	err := s.Store.RecordNotification(ctx, store.Notification{Kind: n.Kind, OutTradeNo: outTradeNo, OutRefundNo: outRefundNo, Fields: n.Fields})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotification, err)
 	}
 	return nil
 }
 
-func (s *Service) paymentNotification(ctx context.Context, body []byte) error {
-	status, fields, err := wxpay.PaymentNotification(body, s.WxPay.Key)
-	var refusal *wxpay.Error
-	if errors.As(err, &refusal) && fields != nil {
+func (s *Service) paymentNotification(ctx context.Context, n *Notice) error {
+	st := n.Payment
+	if st == nil {
 		// An authentic report of a failed payment: recorded, state left to orderquery.
-		if err := s.checkMerchant(fields); err != nil {
-			return err
-		}
-		return s.record(ctx, "payment", fields["out_trade_no"], "", fields)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
-	}
-	if err := s.checkMerchant(fields); err != nil {
-		return err
+		return s.record(ctx, n, n.OutTradeNo, "")
 	}
 	// Recorded and applied in one transaction: both or neither.
-	doc, _ := json.Marshal(fields)
-	note := store.Notification{Kind: "payment", OutTradeNo: status.OutTradeNo, Fields: string(doc)}
+	note := store.Notification{Kind: "payment", OutTradeNo: st.OutTradeNo, Fields: n.Fields}
 	apply := func() (store.State, bool, error) {
-		return s.Store.ApplyNotification(ctx, note, status.TotalFee, store.Success, status.TransactionID, status.TimeEnd)
+		return s.Store.ApplyNotification(ctx, note, st.TotalFee, store.Success, st.TransactionID, st.PaidAt)
 	}
 	from, changed, err := apply()
 	if errors.Is(err, store.ErrNotFound) {
 		// Authentic, for an order this store never saw: recorded, not refused.
-		o := store.Order{OutTradeNo: status.OutTradeNo, OpenID: status.OpenID, TotalFee: status.TotalFee, Attach: status.Attach}
+		o := store.Order{OutTradeNo: st.OutTradeNo, OpenID: st.OpenID, TotalFee: st.TotalFee, Attach: st.Attach}
 		if _, err := s.Store.AdoptOrder(ctx, o); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotification, err)
 		}
@@ -81,31 +61,24 @@ func (s *Service) paymentNotification(ctx context.Context, body []byte) error {
 		return fmt.Errorf("%w: %w", ErrNotification, err)
 	}
 	if changed && s.StateChanged != nil {
-		s.StateChanged(ctx, status.OutTradeNo, from, store.Success)
+		s.StateChanged(ctx, st.OutTradeNo, from, store.Success)
 	}
 	return nil
 }
 
-var refundStates = map[string]store.RefundState{
-	"SUCCESS": store.RefundSuccess, "CHANGE": store.RefundChange, "REFUNDCLOSE": store.RefundClosed,
-}
-
-func (s *Service) refundNotification(ctx context.Context, body []byte) error {
-	res, fields, err := wxpay.RefundNotification(body, s.WxPay.Key)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
-	}
-	if err := s.checkMerchant(fields); err != nil {
+func (s *Service) refundNotification(ctx context.Context, n *Notice) error {
+	res := n.Refund
+	if err := s.record(ctx, n, res.OutTradeNo, res.OutRefundNo); err != nil {
 		return err
 	}
-	delete(fields, "req_info") // kept decrypted, under req_info.*
-	if err := s.record(ctx, "refund", res.OutTradeNo, res.OutRefundNo, fields); err != nil {
-		return err
+	state := store.RefundClosed
+	if res.Succeeded {
+		state = store.RefundSuccess
 	}
-	if _, err := s.Store.FinishRefund(ctx, res.OutRefundNo, refundStates[res.RefundStatus], res.RefundID); err != nil {
+	if _, err := s.Store.FinishRefund(ctx, res.OutRefundNo, state, res.RefundID); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotification, err)
 	}
-	if res.RefundStatus != "SUCCESS" {
+	if !res.Succeeded {
 		return nil
 	}
 	o, err := s.Store.Order(ctx, res.OutTradeNo)

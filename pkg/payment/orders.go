@@ -74,14 +74,13 @@ func (s *Service) confirm(ctx context.Context, o store.Order) (store.Order, erro
 	if o.State.Final() {
 		return o, nil
 	}
-	st, err := s.WxPay.OrderQuery(ctx, o.OutTradeNo)
-	var refusal *wxpay.Error
-	if errors.As(err, &refusal) && refusal.ErrCode == "ORDERNOTEXIST" && o.PrepayID == "" {
+	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
+	if errors.Is(err, ErrOrderNotExist) && o.PrepayID == "" {
 		// WeChat Pay never accepted this order, so it can never be paid.
 		return s.transition(ctx, o, store.Closed, "", time.Time{})
 	}
 	if err != nil {
-		return o, fromWxPay(err)
+		return o, err
 	}
 	to, ok := store.ParseState(st.TradeState)
 	if !ok {
@@ -90,7 +89,7 @@ func (s *Service) confirm(ctx context.Context, o store.Order) (store.Order, erro
 	if st.TransactionID != "" && st.TotalFee != o.TotalFee {
 		return o, &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another amount for this order"}
 	}
-	return s.transition(ctx, o, to, st.TransactionID, st.TimeEnd)
+	return s.transition(ctx, o, to, st.TransactionID, st.PaidAt)
 }
 
 // transition records a state change and, when this call made it, tells
@@ -138,22 +137,20 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*OrderView, err
 	case o.State.Final():
 		return view(o), nil
 	}
-	err = s.WxPay.CloseOrder(ctx, o.OutTradeNo)
-	var refusal *wxpay.Error
+	err = s.WeChat.Close(ctx, o.OutTradeNo)
 	switch {
-	case err == nil, errors.As(err, &refusal) && refusal.ErrCode == "ORDERCLOSED",
-		errors.As(err, &refusal) && refusal.ErrCode == "ORDERNOTEXIST" && o.PrepayID == "":
+	case err == nil, errors.Is(err, ErrOrderClosed), errors.Is(err, ErrOrderNotExist) && o.PrepayID == "":
 		o, err = s.transition(ctx, o, store.Closed, "", time.Time{})
 		if err != nil {
 			return nil, err
 		}
 		return view(o), nil
-	case errors.As(err, &refusal) && refusal.ErrCode == "ORDERPAID":
+	case errors.Is(err, ErrOrderPaid):
 		// Paid before its notification arrived: record that, then refuse.
 		if _, err := s.confirm(ctx, o); err != nil {
 			return nil, err
 		}
 		return nil, paid
 	}
-	return nil, fromWxPay(err)
+	return nil, err
 }

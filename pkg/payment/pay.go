@@ -1,7 +1,7 @@
 // Package payment holds the use cases of the function: pay, read and close
 // an order, handle WeChat Pay's notifications, refund. It turns requests
 // that are already parsed and identities that are already verified into
-// calls of pkg/wxpay and pkg/store; failures are *Error values with stable
+// calls of WeChat Pay (v2 or v3, through a Gateway) and pkg/store; failures are *Error values with stable
 // codes.
 package payment
 
@@ -11,12 +11,11 @@ import (
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
-	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
 // Service serves one merchant and mini-program.
 type Service struct {
-	WxPay       *wxpay.Client
+	WeChat      Gateway             // WeChat Pay, v2 or v3
 	Login       *miniprogram.Client // nil when no AppSecret is configured
 	Store       store.Store
 	NotifyURL   string
@@ -30,8 +29,8 @@ type Service struct {
 // Result is the answer to the mini-program: the order number and exactly
 // the five wx.requestPayment parameters.
 type Result struct {
-	OutTradeNo string          `json:"out_trade_no"`
-	Data       wxpay.PayParams `json:"data"`
+	OutTradeNo string    `json:"out_trade_no"`
+	Data       PayParams `json:"data"`
 }
 
 // prepayLifetime is how long a prepay_id may be reused, with a margin
@@ -71,7 +70,7 @@ func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
 			return nil, err
 		}
 	}
-	no, err := s.WxPay.NewOutTradeNo()
+	no, err := s.WeChat.NewOutTradeNo()
 	if err != nil {
 		return nil, &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 	}
@@ -99,26 +98,26 @@ func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
 			return s.payParams(o.OutTradeNo, o.PrepayID)
 		}
 	}
-	prepay, err := s.WxPay.UnifiedOrder(ctx, &wxpay.UnifiedOrderRequest{
-		OutTradeNo:     o.OutTradeNo,
-		Body:           o.Description,
-		Attach:         o.Attach,
-		TotalFee:       o.TotalFee,
-		SpbillCreateIP: r.ClientIP,
-		NotifyURL:      s.NotifyURL,
-		OpenID:         openid,
+	prepay, err := s.WeChat.Prepay(ctx, PrepayOrder{
+		OutTradeNo:  o.OutTradeNo,
+		Description: o.Description,
+		Attach:      o.Attach,
+		TotalFee:    o.TotalFee,
+		OpenID:      openid,
+		ClientIP:    r.ClientIP,
+		NotifyURL:   s.NotifyURL,
 	})
 	if err != nil {
-		return nil, fromWxPay(err)
+		return nil, err
 	}
-	if err := s.Store.SetPrepayID(ctx, o.OutTradeNo, prepay.PrepayID); err != nil {
+	if err := s.Store.SetPrepayID(ctx, o.OutTradeNo, prepay); err != nil {
 		return nil, fromStore(err)
 	}
-	return s.payParams(o.OutTradeNo, prepay.PrepayID)
+	return s.payParams(o.OutTradeNo, prepay)
 }
 
 func (s *Service) payParams(no, prepayID string) (*Result, error) {
-	params, err := s.WxPay.JSAPIPayParams(prepayID)
+	params, err := s.WeChat.PayParams(prepayID)
 	if err != nil {
 		return nil, &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 	}

@@ -59,7 +59,7 @@ func ParseRefund(event gjson.Result) (RefundInput, error) {
 // refunds once. WeChat Pay's outright refusal releases the reservation; an
 // unknown outcome (timeout) keeps it, for the retry.
 func (s *Service) Refund(ctx context.Context, in RefundInput) (*RefundView, error) {
-	if s.WxPay.CertTransport == nil {
+	if !s.WeChat.CanRefund() {
 		return nil, &Error{Kind: Config, Code: "CONFIG_ERROR", Message: "refunds need WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY"}
 	}
 	o, err := s.load(ctx, "", in.OutTradeNo)
@@ -70,7 +70,7 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (*RefundView, erro
 		return nil, err
 	}
 	if in.OutRefundNo == "" {
-		if in.OutRefundNo, err = s.WxPay.NewOutTradeNo(); err != nil {
+		if in.OutRefundNo, err = s.WeChat.NewOutTradeNo(); err != nil {
 			return nil, &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 		}
 	}
@@ -93,22 +93,23 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (*RefundView, erro
 	if !created && r.State != store.RefundProcessing {
 		return answer, nil
 	}
-	_, err = s.WxPay.Refund(ctx, &wxpay.RefundRequest{
+	err = s.WeChat.Refund(ctx, RefundOrder{
 		OutTradeNo: o.OutTradeNo, OutRefundNo: r.OutRefundNo, TotalFee: o.TotalFee,
 		RefundFee: r.RefundFee, Reason: r.Reason, NotifyURL: s.NotifyURL,
 	})
-	var refusal *wxpay.Error
-	if errors.As(err, &refusal) && !refusal.Retryable() {
+	if errors.Is(err, ErrRefused) {
+		// Turned down outright: nothing happened at WeChat Pay.
 		if _, ferr := s.Store.FinishRefund(ctx, r.OutRefundNo, store.RefundFailed, ""); ferr != nil {
 			return nil, fromStore(ferr)
 		}
+		return nil, err
 	}
 	if err != nil {
-		e := fromWxPay(err)
-		if refusal == nil || refusal.Retryable() {
+		var e *Error
+		if errors.As(err, &e) {
 			e.Message += "; retry with out_refund_no " + r.OutRefundNo
 		}
-		return nil, e
+		return nil, err
 	}
 	return answer, nil
 }

@@ -1,0 +1,104 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Gateway is WeChat Pay as the use cases need it, on API v2 (V2) or v3
+// (V3). Its methods return *Error values already classified; the order
+// conditions the use cases act on are matched with errors.Is against
+// ErrOrderPaid, ErrOrderClosed, ErrOrderNotExist and ErrRefused.
+type Gateway interface {
+	// NewOutTradeNo returns a fresh merchant order or refund number.
+	NewOutTradeNo() (string, error)
+	// Prepay creates (or, for the same number and parameters, finds
+	// again) a JSAPI order and returns its verified prepay_id.
+	Prepay(ctx context.Context, o PrepayOrder) (string, error)
+	// PayParams signs the five wx.requestPayment parameters for prepayID.
+	PayParams(prepayID string) (PayParams, error)
+	// Query returns the verified state of an order.
+	Query(ctx context.Context, outTradeNo string) (*Status, error)
+	// Close closes an unpaid order.
+	Close(ctx context.Context, outTradeNo string) error
+	// CanRefund reports whether refunds are configured.
+	CanRefund() bool
+	// Refund submits a refund; its result comes by notification.
+	Refund(ctx context.Context, r RefundOrder) error
+	// Notification verifies a notification (signature, this merchant) and
+	// reads it. header gives the request's headers by lower-case name.
+	Notification(header func(string) string, body []byte) (*Notice, error)
+}
+
+// Conditions of WeChat Pay's refusals, for errors.Is.
+var (
+	ErrOrderPaid     = errors.New("payment: WeChat Pay says the order is paid")
+	ErrOrderClosed   = errors.New("payment: WeChat Pay says the order is closed")
+	ErrOrderNotExist = errors.New("payment: WeChat Pay does not know the order")
+	// ErrRefused is any definite refusal: the request reached WeChat Pay and
+	// was turned down, so nothing happened there (unlike a timeout).
+	ErrRefused = errors.New("payment: WeChat Pay refused")
+)
+
+// PrepayOrder is what a new order says.
+type PrepayOrder struct {
+	OutTradeNo  string
+	Description string
+	Attach      string
+	TotalFee    int64
+	OpenID      string
+	ClientIP    string
+	NotifyURL   string
+}
+
+// PayParams are the five parameters of wx.requestPayment, the same on v2
+// and v3 but for signType (MD5/HMAC-SHA256 or RSA).
+type PayParams struct {
+	TimeStamp string `json:"timeStamp"`
+	NonceStr  string `json:"nonceStr"`
+	Package   string `json:"package"`
+	SignType  string `json:"signType"`
+	PaySign   string `json:"paySign"`
+}
+
+// Status is an order's verified state at WeChat Pay.
+type Status struct {
+	OutTradeNo    string
+	TradeState    string
+	TransactionID string
+	TotalFee      int64
+	OpenID        string
+	Attach        string
+	PaidAt        time.Time
+}
+
+// RefundOrder is a refund to submit.
+type RefundOrder struct {
+	OutTradeNo  string
+	OutRefundNo string
+	TotalFee    int64
+	RefundFee   int64
+	Reason      string
+	NotifyURL   string
+}
+
+// Notice is a verified notification.
+type Notice struct {
+	Kind   string // "payment" or "refund"
+	Fields string // what was received and verified, as JSON, for the record
+	// A payment: Payment is nil when the notification reports a failed
+	// payment (v2 result_code FAIL); OutTradeNo is set either way.
+	OutTradeNo string
+	Payment    *Status
+	// A refund.
+	Refund *RefundResult
+}
+
+// RefundResult is a refund's final state from its notification.
+type RefundResult struct {
+	OutTradeNo  string
+	OutRefundNo string
+	RefundID    string
+	Succeeded   bool // false: closed or abnormal, the amount comes back to the refundable
+}

@@ -1,0 +1,120 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+)
+
+// V2 is the Gateway over the merchant API v2.
+type V2 struct {
+	Client *wxpay.Client
+}
+
+// NewOutTradeNo returns a fresh order number.
+func (g V2) NewOutTradeNo() (string, error) { return g.Client.NewOutTradeNo() }
+
+// Prepay is the unified order.
+func (g V2) Prepay(ctx context.Context, o PrepayOrder) (string, error) {
+	ip := o.ClientIP
+	if ip == "" {
+		ip = "127.0.0.1" // v2 requires one; v3 leaves it out
+	}
+	res, err := g.Client.UnifiedOrder(ctx, &wxpay.UnifiedOrderRequest{
+		OutTradeNo: o.OutTradeNo, Body: o.Description, Attach: o.Attach, TotalFee: o.TotalFee,
+		SpbillCreateIP: ip, NotifyURL: o.NotifyURL, OpenID: o.OpenID,
+	})
+	if err != nil {
+		return "", fromWxPay(err)
+	}
+	return res.PrepayID, nil
+}
+
+// PayParams signs with the client's sign type.
+func (g V2) PayParams(prepayID string) (PayParams, error) {
+	p, err := g.Client.JSAPIPayParams(prepayID)
+	return PayParams(p), err
+}
+
+// Query is orderquery.
+func (g V2) Query(ctx context.Context, no string) (*Status, error) {
+	st, err := g.Client.OrderQuery(ctx, no)
+	if err != nil {
+		return nil, fromWxPay(err)
+	}
+	return status2(st), nil
+}
+
+func status2(st *wxpay.OrderStatus) *Status {
+	return &Status{OutTradeNo: st.OutTradeNo, TradeState: st.TradeState, TransactionID: st.TransactionID,
+		TotalFee: st.TotalFee, OpenID: st.OpenID, Attach: st.Attach, PaidAt: st.TimeEnd}
+}
+
+// Close is closeorder.
+func (g V2) Close(ctx context.Context, no string) error {
+	if err := g.Client.CloseOrder(ctx, no); err != nil {
+		return fromWxPay(err)
+	}
+	return nil
+}
+
+// CanRefund: v2 refunds need the client certificate.
+func (g V2) CanRefund() bool { return g.Client.CertTransport != nil }
+
+// Refund is the refund API over mutual TLS.
+func (g V2) Refund(ctx context.Context, r RefundOrder) error {
+	_, err := g.Client.Refund(ctx, &wxpay.RefundRequest{
+		OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, TotalFee: r.TotalFee,
+		RefundFee: r.RefundFee, Reason: r.Reason, NotifyURL: r.NotifyURL,
+	})
+	if err != nil {
+		return fromWxPay(err)
+	}
+	return nil
+}
+
+// Notification reads a v2 payment or refund notification.
+func (g V2) Notification(_ func(string) string, body []byte) (*Notice, error) {
+	p, err := wxpay.DecodeXML(body)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := p["req_info"]; ok {
+		res, fields, err := wxpay.RefundNotification(body, g.Client.Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := g.checkMerchant(fields); err != nil {
+			return nil, err
+		}
+		delete(fields, "req_info") // kept decrypted, under req_info.*
+		doc, _ := json.Marshal(fields)
+		return &Notice{Kind: "refund", Fields: string(doc), Refund: &RefundResult{
+			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, Succeeded: res.RefundStatus == "SUCCESS",
+		}}, nil
+	}
+	st, fields, err := wxpay.PaymentNotification(body, g.Client.Key)
+	var failed *wxpay.Error
+	if err != nil && !(errors.As(err, &failed) && fields != nil) {
+		return nil, err
+	}
+	if err := g.checkMerchant(fields); err != nil {
+		return nil, err
+	}
+	doc, _ := json.Marshal(fields)
+	n := &Notice{Kind: "payment", Fields: string(doc), OutTradeNo: fields["out_trade_no"]}
+	if st != nil {
+		n.Payment = status2(st)
+	}
+	return n, nil
+}
+
+func (g V2) checkMerchant(fields wxpay.Params) error {
+	if fields["appid"] != g.Client.AppID || fields["mch_id"] != g.Client.MchID {
+		return fmt.Errorf("appid or mch_id is not this merchant's")
+	}
+	return nil
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
 
 // app holds what the function builds once per instance.
@@ -33,7 +34,8 @@ type app struct {
 
 	once     sync.Once
 	cfg      *config
-	wx       *wxpay.Client
+	wechat   payment.Gateway
+	wx       *wxpay.Client // API v2; nil with v3
 	login    *miniprogram.Client
 	signer   *session.Signer // nil when WXPAY_SESSION_SECRET is unset or invalid
 	noSigner *payment.Error  // why signer is nil
@@ -64,10 +66,15 @@ func (a *app) setup() {
 		if len(errs) > 0 {
 			return
 		}
-		a.wx = &wxpay.Client{
-			AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
-			BaseURL: cfg.apiBase, Transport: a.transport, Now: a.now, Rand: a.rand,
-			AttemptTimeout: attemptTimeout,
+		if cfg.v3 {
+			a.wechat = a.v3Gateway(cfg)
+		} else {
+			a.wx = &wxpay.Client{
+				AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
+				BaseURL: cfg.apiBase, Transport: a.transport, Now: a.now, Rand: a.rand,
+				AttemptTimeout: attemptTimeout,
+			}
+			a.wechat = payment.V2{Client: a.wx}
 		}
 		if cfg.appSecret != "" {
 			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, Transport: a.transport}
@@ -81,7 +88,7 @@ func (a *app) setup() {
 			}
 		}
 		switch {
-		case cfg.clientCert == "" && cfg.clientKey == "":
+		case cfg.v3 || cfg.clientCert == "" && cfg.clientKey == "": // v3 refunds need no certificate
 		case cfg.clientCert == "" || cfg.clientKey == "":
 			a.log.Error("configuration", "variable", "WXPAY_CLIENT_CERT", "problem", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY must be set together")
 		default:
@@ -116,11 +123,38 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 		a.log.Error("store", "variable", "WXPAY_STORE", "problem", err.Error())
 		return nil, &payment.Error{Kind: payment.Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
 	}
+	if v3, ok := a.wechat.(payment.V3); ok {
+		if certs, ok := v3.Client.Keys.(*wxpayv3.Certificates); ok {
+			// Certificate mode: download the platform certificates now; if
+			// that fails, the first answer with an unknown serial tries again.
+			if err := certs.Refresh(ctx, v3.Client); err != nil {
+				a.log.Warn("platform certificates", "problem", err.Error())
+			}
+		}
+	}
 	a.svc = &payment.Service{
-		WeChat: payment.V2{Client: a.wx}, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
+		WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange,
 	}
 	return a.svc, nil
+}
+
+// v3Gateway builds the API v3 client: public-key mode when the WeChat Pay
+// public key is configured, certificate mode otherwise.
+func (a *app) v3Gateway(cfg *config) payment.V3 {
+	c := &wxpayv3.Client{
+		AppID:          cfg.appID,
+		Signer:         &wxpayv3.Signer{MchID: cfg.mchID, Serial: cfg.mchSerial, Key: cfg.mchKey, Rand: a.rand, Now: a.now},
+		BaseURL:        cfg.apiBase,
+		Transport:      a.transport,
+		AttemptTimeout: attemptTimeout,
+	}
+	if cfg.publicKey != nil {
+		c.Keys, c.PublicKeyID = wxpayv3.PublicKeys{cfg.publicKeyID: cfg.publicKey}, cfg.publicKeyID
+	} else {
+		c.Keys = &wxpayv3.Certificates{APIv3Key: cfg.apiV3Key}
+	}
+	return payment.V3{Client: c, APIv3Key: cfg.apiV3Key}
 }
 
 // Timing of outbound calls. Each merchant API attempt is bounded so that a
@@ -131,7 +165,6 @@ const (
 	defaultBudget   = 10 * time.Second // when the invocation has no deadline
 	minReserve      = 50 * time.Millisecond
 	maxReserve      = 500 * time.Millisecond
-	fallbackIP      = "127.0.0.1"
 	maxRequestBytes = 1 << 20
 )
 

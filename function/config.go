@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -10,13 +11,20 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
 
 // config is the function's environment, read once and validated.
 type config struct {
 	appID        string
 	mchID        string
-	key          string
+	key          string // API v2 key
+	v3           bool   // WXPAY_API_VERSION=v3
+	apiV3Key     []byte
+	mchSerial    string
+	mchKey       *rsa.PrivateKey
+	publicKey    *rsa.PublicKey // WeChat Pay public key; nil in certificate mode
+	publicKeyID  string
 	notifyURL    string
 	signType     wxpay.SignType
 	body         string
@@ -85,8 +93,11 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 		} else if len(c.key) != 32 {
 			bad("WXPAY_KEY", "must be exactly 32 characters")
 		}
+	case "v3":
+		c.v3 = true
+		loadV3(c, getenv, required, bad)
 	default:
-		bad("WXPAY_API_VERSION", "must be v2; API v3 is not available in this build")
+		bad("WXPAY_API_VERSION", "must be v2 or v3")
 	}
 	if c.notifyURL != "" {
 		u, err := url.Parse(c.notifyURL)
@@ -126,6 +137,36 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
 	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
 	return c, errs
+}
+
+// loadV3 reads the API v3 credentials. Keys are parsed here, once.
+func loadV3(c *config, getenv, required func(string) string, bad func(string, string)) {
+	c.apiV3Key = []byte(getenv("WXPAY_APIV3_KEY"))
+	if len(c.apiV3Key) != wxpayv3.APIv3KeyLen {
+		bad("WXPAY_APIV3_KEY", "is required with API v3 and must be exactly 32 bytes")
+	}
+	c.mchSerial = required("WXPAY_MCH_SERIAL")
+	if pemKey := pemValue(getenv("WXPAY_MCH_PRIVATE_KEY")); pemKey == "" {
+		bad("WXPAY_MCH_PRIVATE_KEY", "is required with API v3 and not set")
+	} else if k, err := wxpayv3.ParsePrivateKey([]byte(pemKey)); err != nil {
+		bad("WXPAY_MCH_PRIVATE_KEY", "must be the merchant's RSA private key in PEM (PKCS#8 or PKCS#1)")
+	} else {
+		c.mchKey = k
+	}
+	pub, id := pemValue(getenv("WXPAY_PUBLIC_KEY")), getenv("WXPAY_PUBLIC_KEY_ID")
+	switch {
+	case pub == "" && id == "": // certificate mode
+	case pub == "":
+		bad("WXPAY_PUBLIC_KEY", "must be set with WXPAY_PUBLIC_KEY_ID")
+	case id == "":
+		bad("WXPAY_PUBLIC_KEY_ID", "is required when WXPAY_PUBLIC_KEY is set")
+	default:
+		k, err := wxpayv3.ParsePublicKey([]byte(pub))
+		if err != nil {
+			bad("WXPAY_PUBLIC_KEY", "must be the WeChat Pay public key in PEM")
+		}
+		c.publicKey, c.publicKeyID = k, id
+	}
 }
 
 // pemValue accepts PEM pasted into a one-line variable with literal \n.

@@ -66,7 +66,6 @@ func (a *app) directPay(ctx context.Context, svc *payment.Service, ev gjson.Resu
 			break
 		}
 	}
-	req.ClientIP = fallbackIP
 	if ip := ev.Get("spbill_create_ip"); ip.Exists() {
 		if req.ClientIP, err = payment.ParseClientIP(ip.String()); err != nil || ip.Type != gjson.String {
 			return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_SPBILL_CREATE_IP", Message: "spbill_create_ip must be an IPv4 or IPv6 address"}

@@ -53,14 +53,14 @@ func (a *app) serveHTTP(ctx context.Context, ev *httpevent.Request, r routeInfo)
 	}
 	if len(ev.Body) > maxRequestBytes {
 		if r.name == "notify" {
-			return notifyReply(false), nil
+			return a.notifyReply(false), nil
 		}
 		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_BODY", Message: "the body is too large"}
 	}
 	svc, err := a.service(ctx)
 	if err != nil {
 		if r.name == "notify" {
-			return notifyReply(false), err
+			return a.notifyReply(false), err
 		}
 		return nil, err
 	}
@@ -146,12 +146,9 @@ func (a *app) pay(ctx context.Context, svc *payment.Service, ev *httpevent.Reque
 	if req.OpenID, err = a.identity(ctx, svc, ev, req.Code); err != nil {
 		return nil, err
 	}
+	// Every platform trigger sets the address; only a hand-made event lacks
+	// it, and then v2 sends 127.0.0.1 and v3 sends none. Never a client's claim.
 	req.ClientIP = ev.SourceIP
-	if req.ClientIP == "" {
-		// Every platform trigger sets the address; only a hand-made event
-		// lacks it. WeChat Pay needs some address, and never a client's claim.
-		req.ClientIP = fallbackIP
-	}
 	return svc.Pay(ctx, req)
 }
 
@@ -180,17 +177,25 @@ func (a *app) loginRoute(ctx context.Context, svc *payment.Service, ev *httpeven
 	return loginAnswer{Token: token, ExpiresIn: ttl}, nil
 }
 
-// notify answers WeChat Pay in its own format: SUCCESS only once the
-// notification is verified and recorded, FAIL otherwise, so it retries.
+// notify answers WeChat Pay in its own format: success only once the
+// notification is verified and recorded, failure otherwise, so it retries.
 func (a *app) notify(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (*httpevent.Response, error) {
 	_, err := svc.Notification(ctx, ev.Header.Get, ev.Body)
 	if err != nil {
-		return notifyReply(false), &payment.Error{Kind: payment.Invalid, Code: "NOTIFY_FAIL", Message: "notification refused", Err: err}
+		return a.notifyReply(false), &payment.Error{Kind: payment.Invalid, Code: "NOTIFY_FAIL", Message: "notification refused", Err: err}
 	}
-	return notifyReply(true), nil
+	return a.notifyReply(true), nil
 }
 
-func notifyReply(ok bool) *httpevent.Response {
+// notifyReply is v2's XML (HTTP 200 either way), or v3's 204 on success
+// and 400 with {"code":"FAIL","message":"…"} on failure.
+func (a *app) notifyReply(ok bool) *httpevent.Response {
+	if a.cfg != nil && a.cfg.v3 {
+		if ok {
+			return &httpevent.Response{StatusCode: http.StatusNoContent, Headers: map[string]string{}}
+		}
+		return httpevent.JSON(http.StatusBadRequest, []byte(`{"code":"FAIL","message":"the notification was not accepted"}`))
+	}
 	return &httpevent.Response{
 		StatusCode: http.StatusOK,
 		Headers:    map[string]string{"Content-Type": "text/xml"},

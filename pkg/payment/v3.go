@@ -1,0 +1,148 @@
+package payment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
+)
+
+// V3 is the Gateway over the merchant API v3.
+type V3 struct {
+	Client   *wxpayv3.Client
+	APIv3Key []byte // decrypts notifications
+}
+
+func (g V3) now() time.Time {
+	if g.Client.Signer.Now != nil {
+		return g.Client.Signer.Now()
+	}
+	return time.Now()
+}
+
+// NewOutTradeNo returns a fresh order number.
+func (g V3) NewOutTradeNo() (string, error) {
+	return wxpay.NewOutTradeNo(g.now(), g.Client.Signer.Rand)
+}
+
+// Prepay is POST /v3/pay/transactions/jsapi; the client IP is sent only
+// when known.
+func (g V3) Prepay(ctx context.Context, o PrepayOrder) (string, error) {
+	id, err := g.Client.Prepay(ctx, &wxpayv3.PrepayRequest{
+		OutTradeNo: o.OutTradeNo, Description: o.Description, Attach: o.Attach, NotifyURL: o.NotifyURL,
+		Total: o.TotalFee, OpenID: o.OpenID, ClientIP: o.ClientIP,
+	})
+	if err != nil {
+		return "", fromWxPayV3(err)
+	}
+	return id, nil
+}
+
+// PayParams signs with the merchant's RSA key (signType RSA).
+func (g V3) PayParams(prepayID string) (PayParams, error) {
+	p, err := g.Client.Signer.PayParams(g.Client.AppID, prepayID)
+	return PayParams(p), err
+}
+
+// Query asks by out_trade_no.
+func (g V3) Query(ctx context.Context, no string) (*Status, error) {
+	t, err := g.Client.QueryOrder(ctx, no)
+	if err != nil {
+		return nil, fromWxPayV3(err)
+	}
+	return status3(t), nil
+}
+
+func status3(t *wxpayv3.Transaction) *Status {
+	return &Status{OutTradeNo: t.OutTradeNo, TradeState: t.TradeState, TransactionID: t.TransactionID,
+		TotalFee: t.Amount.Total, OpenID: t.Payer.OpenID, Attach: t.Attach, PaidAt: t.PaidAt()}
+}
+
+// Close closes an unpaid order.
+func (g V3) Close(ctx context.Context, no string) error {
+	if err := g.Client.CloseOrder(ctx, no); err != nil {
+		return fromWxPayV3(err)
+	}
+	return nil
+}
+
+// CanRefund: v3 refunds need no client certificate.
+func (g V3) CanRefund() bool { return true }
+
+// Refund is POST /v3/refund/domestic/refunds.
+func (g V3) Refund(ctx context.Context, r RefundOrder) error {
+	_, err := g.Client.CreateRefund(ctx, &wxpayv3.RefundRequest{
+		OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, Reason: r.Reason, NotifyURL: r.NotifyURL,
+		Refund: r.RefundFee, Total: r.TotalFee,
+	})
+	if err != nil {
+		return fromWxPayV3(err)
+	}
+	return nil
+}
+
+// Notification verifies the signature over the raw body first, then
+// decrypts and checks the resource.
+func (g V3) Notification(header func(string) string, body []byte) (*Notice, error) {
+	signed := wxpayv3.Signed{
+		Timestamp: header("wechatpay-timestamp"), Nonce: header("wechatpay-nonce"),
+		Signature: header("wechatpay-signature"), Serial: header("wechatpay-serial"),
+	}
+	n, err := wxpayv3.ParseNotification(g.Client.Keys, g.APIv3Key, signed, body, g.now())
+	if err != nil {
+		return nil, err
+	}
+	fields, _ := json.Marshal(map[string]any{"id": n.ID, "event_type": n.EventType, "resource": json.RawMessage(n.Plaintext)})
+	switch {
+	case n.EventType == "TRANSACTION.SUCCESS":
+		var t wxpayv3.Transaction
+		if err := json.Unmarshal(n.Plaintext, &t); err != nil {
+			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		}
+		if t.AppID != g.Client.AppID || t.MchID != g.Client.Signer.MchID {
+			return nil, errors.New("appid or mchid is not this merchant's")
+		}
+		if t.TradeState != "SUCCESS" || t.OutTradeNo == "" {
+			return nil, fmt.Errorf("%w: a payment notification without a payment", wxpayv3.ErrMalformed)
+		}
+		return &Notice{Kind: "payment", Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(&t)}, nil
+	case strings.HasPrefix(n.EventType, "REFUND."):
+		var r wxpayv3.RefundNotice
+		if err := json.Unmarshal(n.Plaintext, &r); err != nil {
+			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		}
+		if r.MchID != g.Client.Signer.MchID {
+			return nil, errors.New("mchid is not this merchant's")
+		}
+		return &Notice{Kind: "refund", Fields: string(fields), Refund: &RefundResult{
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, Succeeded: r.RefundStatus == "SUCCESS",
+		}}, nil
+	}
+	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
+}
+
+// fromWxPayV3 classifies a failure of the merchant API v3.
+func fromWxPayV3(err error) *Error {
+	var r *wxpayv3.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
+	case errors.As(err, &r) && r.StatusCode >= 500:
+		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: fmt.Sprintf("WeChat Pay answered HTTP %d", r.StatusCode), Err: err}
+	case errors.As(err, &r):
+		return refusal(r.Code, "WeChat Pay refused: "+r.Message, r.Retryable(), err)
+	case errors.Is(err, wxpayv3.ErrInvalidSignature), errors.Is(err, wxpayv3.ErrMissingSignature),
+		errors.Is(err, wxpayv3.ErrStaleTimestamp), errors.Is(err, wxpayv3.ErrUnknownSerial):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
+	case errors.Is(err, wxpayv3.ErrTransport):
+		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
+	case errors.Is(err, wxpayv3.ErrMalformed):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
+	}
+	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+}

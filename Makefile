@@ -29,8 +29,9 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/httpevent
 	go test -run '^$$' -fuzz '^FuzzParseTotalFee$$' -fuzztime $(FUZZTIME) ./pkg/payment
 
+# make demo V=v3 runs it for a merchant with only API v3 public-key credentials.
 demo: build
-	$(LOCAL) demo -binary $(BUILD)/$(BINARY)
+	$(LOCAL) demo -binary $(BUILD)/$(BINARY) $(if $(filter v3,$(V)),-v3)
 
 invoke: build
 	$(LOCAL) invoke -binary $(BUILD)/$(BINARY) -event $(EVENT) -sim

@@ -69,7 +69,7 @@ func invoke(args []string) error {
 	}
 	var env []string
 	if *useSim {
-		sim, _, simEnv, err := startTestMerchant(false, "http://127.0.0.1:9000/release/notify")
+		sim, _, simEnv, err := startTestMerchant(false, false, "http://127.0.0.1:9000/release/notify")
 		if err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func runSim(args []string) error {
 	fs := flag.NewFlagSet("sim", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:9100", "listen address (loopback)")
 	fs.Parse(args)
-	m, err := newTestMerchant()
+	m, err := newTestMerchant(false)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func serve(args []string) error {
 	var sim *localSim
 	if *useSim {
 		var err error
-		if sim, _, env, err = startTestMerchant(true, "http://"+*addr+"/notify"); err != nil {
+		if sim, _, env, err = startTestMerchant(false, true, "http://"+*addr+"/notify"); err != nil {
 			return err
 		}
 		defer sim.Close()
@@ -267,7 +267,7 @@ func coldStart(args []string) error {
 // peakMemory runs payments against a simulator and reports the binary's
 // peak resident memory, the figure SCF's memory tier must hold.
 func peakMemory(binary string, payments int) error {
-	sim, _, env, err := startTestMerchant(false, "https://pay.example.com/notify")
+	sim, _, env, err := startTestMerchant(false, false, "https://pay.example.com/notify")
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -82,9 +81,10 @@ func show(status int, body []byte) {
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
+	v3 := fs.Bool("v3", false, "a merchant with only API v3 public-key credentials")
 	fs.Parse(args)
 
-	sim, m, env, err := startTestMerchant(false, "https://pay.example.com/release/notify")
+	sim, m, env, err := startTestMerchant(*v3, false, "https://pay.example.com/release/notify")
 	if err != nil {
 		return err
 	}
@@ -97,11 +97,12 @@ func demo(args []string) error {
 	}
 	defer fn.Close()
 	d := &demoRun{fn: fn, sim: sim}
-	d.say("A simulated WeChat Pay and login API at %s, for a test merchant (mch_id %s) whose key,\n   AppSecret and client certificate were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.",
-		sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond))
+	wechat := newDemoWeChat(sim, m)
+	d.say("A simulated WeChat Pay (%s) and login API at %s, for a test merchant (mch_id %s)\n   whose keys, AppSecret and certificates were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.",
+		wechat.name(), sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond))
 
 	const openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-	code := sim.LoginCode(openid)
+	code := sim.login(openid)
 	d.say("wx.login gives the mini-program a code; it logs in once:  POST /release/login")
 	status, body, err := d.call("POST", "/release/login", `{"code":"`+code+`"}`, nil)
 	if err != nil {
@@ -131,22 +132,14 @@ func demo(args []string) error {
 	if status != 200 || json.Unmarshal(body, &paid) != nil {
 		return fmt.Errorf("the payment did not start")
 	}
-	order := sim.Order(paid.OutTradeNo)
-	p := paid.Data
-	signed := wxpay.Params{"appId": m.appID, "timeStamp": p.TimeStamp, "nonceStr": p.NonceStr, "package": p.Package, "signType": p.SignType, "sign": p.PaySign}
-	if order == nil || wxpay.Verify(signed, m.key, wxpay.SignType(p.SignType)) != nil || p.Package != "prepay_id="+order.PrepayID {
-		return fmt.Errorf("the pay parameters do not check out")
+	if err := wechat.checkPay(paid.OutTradeNo, paid.Data); err != nil {
+		return err
 	}
-	fmt.Println("   What WeChat Pay received (signature verified by the simulator):")
-	keys := make([]string, 0, len(order.Params))
-	for k := range order.Params {
-		keys = append(keys, k)
+	fmt.Println("   What WeChat Pay received:")
+	for _, line := range wechat.received() {
+		fmt.Println("     " + line)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		fmt.Printf("     %-17s %s\n", k, order.Params[k])
-	}
-	fmt.Println("   Checked: package is WeChat's prepay_id, paySign verifies, timeStamp is in seconds.")
+	fmt.Printf("   Checked: package is WeChat's prepay_id, the %s paySign verifies, timeStamp is in seconds.\n", paid.Data.SignType)
 	status, again, _ := d.call("POST", "/release/pay", payBody, auth)
 	if status != 200 || !bytes.Contains(again, []byte(paid.OutTradeNo)) {
 		return fmt.Errorf("the same request_id made another order")
@@ -154,21 +147,29 @@ func demo(args []string) error {
 	fmt.Println("   Sent again with the same request_id: the same order comes back, not a second one.")
 
 	d.say("The mini-program calls wx.requestPayment({...res.data.data}); the user pays. WeChat Pay first\n   probes with a deliberately wrong signature, then posts the real notification (three copies at once).")
-	note, _ := sim.Pay(paid.OutTradeNo)
-	deliver := func(ctx context.Context, b []byte) ([]byte, error) {
-		_, reply, err := d.call("POST", "/release/notify", string(b), map[string]any{"content-type": "text/xml"})
-		return reply, err
+	note, _ := wechat.pay(paid.OutTradeNo)
+	deliver := func(ctx context.Context, n demoNotice) ([]byte, error) {
+		status, reply, err := d.call("POST", "/release/notify", string(n.body), n.headers)
+		if err != nil {
+			return nil, err
+		}
+		if !wechat.accepted(status, reply) {
+			return nil, fmt.Errorf("refused: HTTP %d %s", status, reply)
+		}
+		return wxpay.NotifyReply(true), nil // what WeChatPay's retry loop reads as delivered
 	}
-	probeReply, err := deliver(context.Background(), sim.ProbeNotification(paid.OutTradeNo))
-	if err != nil || wxpaytest.IsSuccessReply(probeReply) {
-		return fmt.Errorf("the probe was not refused: %s", probeReply)
+	if _, err := deliver(context.Background(), wechat.probe(paid.OutTradeNo)); err == nil {
+		return fmt.Errorf("the probe was not refused")
+	} else {
+		fmt.Printf("   probe → %v\n", err)
 	}
-	fmt.Printf("   probe → %s\n", probeReply)
-	res := wxpaytest.Notify(context.Background(), deliver, note, wxpaytest.NotifyOptions{Copies: 3, TimeScale: 1e-5})
+	res := wxpaytest.Notify(context.Background(), func(ctx context.Context, _ []byte) ([]byte, error) {
+		return deliver(ctx, note)
+	}, nil, wxpaytest.NotifyOptions{Copies: 3, TimeScale: 1e-5})
 	if !res.Delivered {
 		return fmt.Errorf("the notification was not accepted")
 	}
-	fmt.Printf("   notification → SUCCESS after %d attempt(s), %d posts; verified, recorded, then answered.\n", res.Attempts, res.Posts)
+	fmt.Printf("   notification → accepted after %d attempt(s), %d posts; verified, recorded, then answered.\n", res.Attempts, res.Posts)
 
 	d.say("The mini-program asks for its order:  GET /release/orders/%s", paid.OutTradeNo)
 	status, body, err = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
@@ -178,7 +179,7 @@ func demo(args []string) error {
 	show(status, body)
 
 	refund := `{"action":"refund","out_trade_no":"` + paid.OutTradeNo + `","refund_fee":100,"reason":"退货"}`
-	d.say("An operator refunds ¥1.00 by direct invocation (client certificate over mutual TLS):\n   %s", refund)
+	d.say("An operator refunds ¥1.00 by direct invocation (on v2 with the client certificate over mutual TLS):\n   %s", refund)
 	r, err := fn.Invoke([]byte(refund), 3*time.Second, "demo-refund")
 	if err != nil || r.Error != nil {
 		return fmt.Errorf("refund failed: %v %+v", err, r)
@@ -192,9 +193,9 @@ func demo(args []string) error {
 	fmt.Printf("   Another ¥0.81 is more than is left to refund: %s\n", over.Error.Message)
 
 	d.say("WeChat Pay finishes the refund and posts its encrypted notification.")
-	refundNote, _ := sim.CompleteRefund(rv.OutRefundNo, "SUCCESS")
-	if reply, err := deliver(context.Background(), refundNote); err != nil || !wxpaytest.IsSuccessReply(reply) {
-		return fmt.Errorf("the refund notification was not accepted: %s %v", reply, err)
+	refundNote, _ := wechat.completeRefund(rv.OutRefundNo)
+	if _, err := deliver(context.Background(), refundNote); err != nil {
+		return fmt.Errorf("the refund notification was not accepted: %v", err)
 	}
 	status, body, _ = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
 	if !bytes.Contains(body, []byte(`"state":"REFUND"`)) {
@@ -203,18 +204,18 @@ func demo(args []string) error {
 	show(status, body)
 
 	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
-	sent := len(sim.Requests())
+	sent := wechat.requests()
 	status, body, _ = d.call("POST", "/release/pay", `{"total_fee":"0180"}`, auth)
 	show(status, body)
-	if status != 400 || len(sim.Requests()) != sent {
+	if status != 400 || wechat.requests() != sent {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
 	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
 	d.say("The audit trail in the function's log (one JSON line per state change; no key, AppSecret, code or token):")
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		for _, secret := range []string{m.key, m.appSecret, code, login.Token} {
-			if strings.Contains(line, secret) {
+		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token} {
+			if secret != "" && strings.Contains(line, secret) {
 				return fmt.Errorf("a secret reached the log")
 			}
 		}

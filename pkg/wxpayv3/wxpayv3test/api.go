@@ -91,6 +91,8 @@ func (s *Sim) authenticate(r *http.Request, body []byte) reply {
 		return fail(401, "SIGN_ERROR", "商户证书序列号有误")
 	case f["nonce_str"] == "" || err != nil || s.now().Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute:
 		return fail(401, "SIGN_ERROR", "nonce_str 缺失或 timestamp 过期")
+	case !s.cfg.Certificates && r.Header.Get("Wechatpay-Serial") != PublicKeyID:
+		return fail(400, "PARAM_ERROR", "Wechatpay-Serial 须为微信支付公钥ID")
 	case r.Header.Get("Accept") != "application/json" || r.Header.Get("User-Agent") == "":
 		return fail(400, "PARAM_ERROR", "需要 Accept: application/json 与 User-Agent")
 	case len(body) > 0 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):

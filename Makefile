@@ -34,10 +34,10 @@ demo: build
 	$(LOCAL) demo -binary $(BUILD)/$(BINARY) $(if $(filter v3,$(V)),-v3)
 
 invoke: build
-	$(LOCAL) invoke -binary $(BUILD)/$(BINARY) -event $(EVENT) -sim
+	$(LOCAL) invoke -binary $(BUILD)/$(BINARY) -event $(EVENT) -sim $(if $(filter v3,$(V)),-v3)
 
 serve: build
-	$(LOCAL) serve -binary $(BUILD)/$(BINARY) $(if $(REAL),,-sim)
+	$(LOCAL) serve -binary $(BUILD)/$(BINARY) $(if $(REAL),,-sim) $(if $(filter v3,$(V)),-v3)
 
 sim:
 	$(LOCAL) sim

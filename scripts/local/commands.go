@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
@@ -61,6 +62,7 @@ func invoke(args []string) error {
 	binary := fs.String("binary", "build/main", "the built function")
 	eventFile := fs.String("event", "scripts/events/function_url.json", "event file")
 	useSim := fs.Bool("sim", false, "run against a simulated WeChat Pay with a generated test merchant")
+	v3 := fs.Bool("v3", false, "with -sim, a merchant on API v3")
 	timeout := fs.Duration("timeout", 3*time.Second, "the invocation's timeout, as configured on SCF")
 	fs.Parse(args)
 	event, err := os.ReadFile(*eventFile)
@@ -69,7 +71,7 @@ func invoke(args []string) error {
 	}
 	var env []string
 	if *useSim {
-		sim, _, simEnv, err := startTestMerchant(false, false, "http://127.0.0.1:9000/release/notify")
+		sim, _, simEnv, err := startTestMerchant(*v3, false, "http://127.0.0.1:9000/release/notify")
 		if err != nil {
 			return err
 		}
@@ -133,13 +135,15 @@ func serve(args []string) error {
 	binary := fs.String("binary", "build/main", "the built function")
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address (loopback)")
 	useSim := fs.Bool("sim", false, "run against a simulated WeChat Pay that accepts any wx.login code once")
+	v3 := fs.Bool("v3", false, "with -sim, a merchant on API v3")
 	timeout := fs.Duration("timeout", 10*time.Second, "each invocation's timeout")
 	fs.Parse(args)
 	var env []string
 	var sim *localSim
+	var m testMerchant
 	if *useSim {
 		var err error
-		if sim, _, env, err = startTestMerchant(false, true, "http://"+*addr+"/notify"); err != nil {
+		if sim, m, env, err = startTestMerchant(*v3, true, "http://"+*addr+"/notify"); err != nil {
 			return err
 		}
 		defer sim.Close()
@@ -155,17 +159,25 @@ func serve(args []string) error {
 	if sim != nil {
 		// Play the user paying (WeChat DevTools cannot): the order is paid
 		// at the simulator and its notification delivered to …/notify.
+		wechat := newDemoWeChat(sim, m)
 		mux.HandleFunc("POST /_sim/pay/{no}", func(w http.ResponseWriter, r *http.Request) {
-			note, ok := sim.Pay(r.PathValue("no"))
+			note, ok := wechat.pay(r.PathValue("no"))
 			if !ok {
 				http.Error(w, "no unpaid order with that number at the simulator", http.StatusNotFound)
 				return
 			}
-			res := wxpaytest.Notify(r.Context(), func(ctx context.Context, body []byte) ([]byte, error) {
+			res := wxpaytest.Notify(r.Context(), func(ctx context.Context, _ []byte) ([]byte, error) {
+				req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/notify", bytes.NewReader(note.body))
+				for k, v := range note.headers {
+					req.Header.Set(k, v.(string))
+				}
 				rec := httptest.NewRecorder()
-				proxy(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/notify", bytes.NewReader(body)), fn, *timeout)
-				return rec.Body.Bytes(), nil
-			}, note, wxpaytest.NotifyOptions{TimeScale: 1e-4})
+				proxy(rec, req, fn, *timeout)
+				if !wechat.accepted(rec.Code, rec.Body.Bytes()) {
+					return rec.Body.Bytes(), nil
+				}
+				return wxpay.NotifyReply(true), nil // delivered, in the retry loop's terms
+			}, nil, wxpaytest.NotifyOptions{TimeScale: 1e-4})
 			fmt.Fprintf(w, "paid; notification delivered=%v after %d attempt(s)\n", res.Delivered, res.Attempts)
 		})
 	}

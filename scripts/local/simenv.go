@@ -72,6 +72,7 @@ func startSim(m testMerchant, addr string, anyCode bool) (*localSim, error) {
 		var err error
 		sim3, err = wxpayv3test.New(wxpayv3test.Config{
 			AppID: m.appID, MchID: m.mchID, APIv3Key: []byte(m.apiV3Key), MerchantKey: &m.rsaKey.PublicKey, MerchantSerial: m.mchSerial,
+			AnyPayer: anyCode,
 		})
 		if err != nil {
 			return nil, err
@@ -162,9 +163,7 @@ func (m testMerchant) env(sim *localSim, notifyURL string) []string {
 func fill(event []byte, sim *localSim) []byte {
 	s := string(event)
 	const openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-	sim.AddUser(openid)
-	if strings.Contains(s, "{{code}}") {
-		s = strings.ReplaceAll(s, "{{code}}", sim.LoginCode(openid))
-	}
+	code := sim.login(openid)
+	s = strings.ReplaceAll(s, "{{code}}", code)
 	return []byte(strings.ReplaceAll(s, "{{openid}}", openid))
 }

@@ -187,7 +187,7 @@ func (s *Sim) prepay(_ *http.Request, body []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.users[req.Payer.OpenID] {
+	if !s.users[req.Payer.OpenID] && !s.cfg.AnyPayer {
 		return fail(400, "PARAM_ERROR", "appid 和 openid 不匹配")
 	}
 	fields := req.Description + "\x00" + req.Attach + "\x00" + req.NotifyURL + "\x00" + strconv.FormatInt(req.Amount.Total, 10) + "\x00" + req.Payer.OpenID

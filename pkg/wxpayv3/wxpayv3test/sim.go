@@ -28,7 +28,10 @@ type Config struct {
 	// Certificates selects certificate mode (answers signed by a platform
 	// certificate served at /v3/certificates); otherwise public-key mode.
 	Certificates bool
-	Now          func() time.Time
+	// AnyPayer accepts any payer openid, for local runs where openids come
+	// from real wx.login codes the simulator never issued.
+	AnyPayer bool
+	Now      func() time.Time
 }
 
 // PublicKeyID is the id of the simulator's WeChat Pay public key.

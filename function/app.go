@@ -71,8 +71,8 @@ func (a *app) setup() {
 		} else {
 			a.wx = &wxpay.Client{
 				AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
-				BaseURL: cfg.apiBase, Transport: a.transport, Now: a.now, Rand: a.rand,
-				AttemptTimeout: attemptTimeout,
+				BaseURL: cfg.apiBase, FailoverURL: failover(cfg.apiBase, wxpay.DefaultBaseURL, wxpay.BackupBaseURL),
+				Transport: a.transport, Now: a.now, Rand: a.rand, AttemptTimeout: attemptTimeout,
 			}
 			a.wechat = payment.V2{Client: a.wx}
 		}
@@ -146,6 +146,7 @@ func (a *app) v3Gateway(cfg *config) payment.V3 {
 		AppID:          cfg.appID,
 		Signer:         &wxpayv3.Signer{MchID: cfg.mchID, Serial: cfg.mchSerial, Key: cfg.mchKey, Rand: a.rand, Now: a.now},
 		BaseURL:        cfg.apiBase,
+		FailoverURL:    failover(cfg.apiBase, wxpayv3.DefaultBaseURL, wxpayv3.BackupBaseURL),
 		Transport:      a.transport,
 		AttemptTimeout: attemptTimeout,
 	}
@@ -155,6 +156,16 @@ func (a *app) v3Gateway(cfg *config) payment.V3 {
 		c.Keys = &wxpayv3.Certificates{APIv3Key: cfg.apiV3Key}
 	}
 	return payment.V3{Client: c, APIv3Key: cfg.apiV3Key}
+}
+
+// failover is WeChat Pay's backup host when the function talks to the
+// production one, and nothing when WXPAY_API_BASE points elsewhere (a
+// simulator has no backup).
+func failover(base, production, backup string) string {
+	if base == production {
+		return backup
+	}
+	return ""
 }
 
 // Timing of outbound calls. Each merchant API attempt is bounded so that a

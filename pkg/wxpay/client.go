@@ -15,8 +15,12 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
 )
 
-// DefaultBaseURL is the merchant API's production host.
-const DefaultBaseURL = "https://api.mch.weixin.qq.com"
+// The merchant API's production hosts: the main one, and the backup a
+// request may fail over to when the main one cannot be reached.
+const (
+	DefaultBaseURL = "https://api.mch.weixin.qq.com"
+	BackupBaseURL  = "https://api2.mch.weixin.qq.com"
+)
 
 // Client calls the merchant API v2 for one merchant and one mini-program.
 // Every field is set by the caller; the zero values of the optional ones are
@@ -27,6 +31,10 @@ type Client struct {
 	Key      string   // the API v2 key; never logged or returned
 	SignType SignType // signs requests and verifies answers; "" means MD5
 	BaseURL  string   // "" means DefaultBaseURL
+	// FailoverURL, when set, receives the retries that follow a network
+	// failure or an HTTP 5xx (typically BackupBaseURL); the request is the
+	// same, so is the out_trade_no.
+	FailoverURL string
 
 	// Transport sends requests; nil means http.DefaultTransport. Requests
 	// go to it directly: a payment request never follows a redirect.
@@ -78,11 +86,7 @@ func (c *Client) call(ctx context.Context, rt http.RoundTripper, path string, pa
 	if err != nil {
 		return nil, err
 	}
-	base := c.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	return c.send(ctx, rt, base+path, body)
+	return c.send(ctx, rt, path, body)
 }
 
 // encodeRequest adds the merchant's identity and a fresh nonce to params,
@@ -113,15 +117,30 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 }
 
 // send posts body until an attempt gives a final answer, the attempts run
-// out, or the context ends.
-func (c *Client) send(ctx context.Context, rt http.RoundTripper, endpoint string, body []byte) (Params, error) {
+// out, or the context ends; retries after an unreachable or failing host go
+// to FailoverURL when it is set.
+func (c *Client) send(ctx context.Context, rt http.RoundTripper, path string, body []byte) (Params, error) {
+	base := c.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
 	var answer Params
+	var last error
 	err := retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
-		var err error
-		answer, err = c.attempt(ctx, rt, endpoint, body)
-		return err
+		host := base
+		if c.FailoverURL != "" && hostFailed(last) {
+			host = c.FailoverURL
+		}
+		answer, last = c.attempt(ctx, rt, host+path, body)
+		return last
 	}, retryable)
 	return answer, err
+}
+
+// hostFailed reports a failure of the host rather than of the request.
+func hostFailed(err error) bool {
+	var status *HTTPError
+	return errors.Is(err, ErrTransport) || errors.As(err, &status) && status.StatusCode >= 500
 }
 
 func retryable(err error) bool {

@@ -252,3 +252,31 @@ func TestOutTradeNo(t *testing.T) {
 }
 
 var _ http.RoundTripper = wxpaytest.New(wxpaytest.Config{}).Transport()
+
+func TestFailover(t *testing.T) {
+	sim, srv := newSim(t)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
+	defer down.Close()
+	c := newClient(srv, wxpay.SignMD5)
+	c.BaseURL, c.FailoverURL = down.URL, srv.URL
+	order := newOrder(t)
+	if _, err := c.UnifiedOrder(context.Background(), order); err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	if n := len(sim.Requests()); n != 1 || sim.Order(order.OutTradeNo) == nil {
+		t.Fatalf("the backup received %d requests", n)
+	}
+	// A refusal is not the host's failure: no failover.
+	c.BaseURL = srv.URL
+	c.FailoverURL = down.URL
+	sim.Inject("/pay/unifiedorder", wxpaytest.Fault{Kind: wxpaytest.ResultFail, Code: "SYSTEMERROR"})
+	if _, err := c.UnifiedOrder(context.Background(), newOrder(t)); err != nil {
+		t.Fatalf("SYSTEMERROR retried on the main host: %v", err)
+	}
+	c.FailoverURL = ""
+	c.BaseURL = down.URL
+	var e *wxpay.HTTPError
+	if _, err := c.UnifiedOrder(context.Background(), newOrder(t)); !errors.As(err, &e) {
+		t.Fatalf("without failover: %v", err)
+	}
+}

@@ -32,7 +32,11 @@ func (c *Certificates) PublicKey(serial string) (*rsa.PublicKey, bool) {
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012551764
 func (c *Certificates) Refresh(ctx context.Context, client *Client) error {
-	status, signed, raw, err := client.send(ctx, "GET", "/v3/certificates", nil)
+	host := client.BaseURL
+	if host == "" {
+		host = DefaultBaseURL
+	}
+	status, signed, raw, err := client.send(ctx, host, "GET", "/v3/certificates", nil)
 	if err != nil {
 		return err
 	}

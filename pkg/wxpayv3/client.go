@@ -14,8 +14,12 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
 )
 
-// DefaultBaseURL is the merchant API's production host.
-const DefaultBaseURL = "https://api.mch.weixin.qq.com"
+// The merchant API's production hosts: the main one, and the backup a
+// request may fail over to when the main one cannot be reached.
+const (
+	DefaultBaseURL = "https://api.mch.weixin.qq.com"
+	BackupBaseURL  = "https://api2.mch.weixin.qq.com"
+)
 
 // MaxBodySize bounds every answer and notification read.
 const MaxBodySize = 1 << 20
@@ -52,7 +56,10 @@ type Client struct {
 	Keys Keys
 	// PublicKeyID, in public-key mode, is sent as Wechatpay-Serial.
 	PublicKeyID string
-	BaseURL     string            // "" means DefaultBaseURL
+	BaseURL     string // "" means DefaultBaseURL
+	// FailoverURL, when set, receives the retries that follow a network
+	// failure or an HTTP 5xx (typically BackupBaseURL).
+	FailoverURL string
 	Transport   http.RoundTripper // nil means http.DefaultTransport; redirects are never followed
 
 	MaxAttempts    int           // 0 means 3
@@ -77,21 +84,31 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 			return err
 		}
 	}
+	var last error
 	return retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
-		return c.attempt(ctx, method, pathQuery, payload, out)
+		host := c.BaseURL
+		if host == "" {
+			host = DefaultBaseURL
+		}
+		var refusal *Error
+		if c.FailoverURL != "" && (errors.Is(last, ErrTransport) || errors.As(last, &refusal) && refusal.StatusCode >= 500) {
+			host = c.FailoverURL
+		}
+		last = c.attempt(ctx, host, method, pathQuery, payload, out)
+		return last
 	}, func(err error) bool {
 		var refusal *Error
 		return errors.Is(err, ErrTransport) || errors.As(err, &refusal) && refusal.Retryable()
 	})
 }
 
-func (c *Client) attempt(ctx context.Context, method, pathQuery string, payload []byte, out any) error {
+func (c *Client) attempt(ctx context.Context, host, method, pathQuery string, payload []byte, out any) error {
 	if deadline, ok := ctx.Deadline(); c.AttemptTimeout > 0 && (!ok || time.Until(deadline) > c.AttemptTimeout) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
 		defer cancel()
 	}
-	status, signed, raw, err := c.send(ctx, method, pathQuery, payload)
+	status, signed, raw, err := c.send(ctx, host, method, pathQuery, payload)
 	if err != nil {
 		return err
 	}
@@ -139,20 +156,16 @@ func (c *Client) verify(ctx context.Context, signed Signed, raw []byte) error {
 
 // send makes one HTTP exchange and returns the status, the signature
 // headers and the raw body.
-func (c *Client) send(ctx context.Context, method, pathQuery string, payload []byte) (int, Signed, []byte, error) {
+func (c *Client) send(ctx context.Context, host, method, pathQuery string, payload []byte) (int, Signed, []byte, error) {
 	auth, err := c.Signer.Authorization(method, pathQuery, payload)
 	if err != nil {
 		return 0, Signed{}, nil, err
-	}
-	base := c.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
 	}
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+pathQuery, rd)
+	req, err := http.NewRequestWithContext(ctx, method, host+pathQuery, rd)
 	if err != nil {
 		return 0, Signed{}, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -228,5 +229,18 @@ func TestCertificatesMustDecrypt(t *testing.T) {
 	s.client.Keys = &wxpayv3.Certificates{APIv3Key: []byte(strings.Repeat("x", 32))}
 	if _, err := s.client.Prepay(context.Background(), order("20261126170000000030")); !errors.Is(err, wxpayv3.ErrUnknownSerial) {
 		t.Fatalf("certificates under another APIv3 key: %v", err)
+	}
+}
+
+func TestFailover(t *testing.T) {
+	s := newSetup(t, false)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	s.client.FailoverURL, s.client.BaseURL = s.client.BaseURL, down.URL
+	if _, err := s.client.Prepay(context.Background(), order("20261126170000000040")); err != nil {
+		t.Fatalf("failover: %v", err)
+	}
+	if n := len(s.sim.Requests()); n != 1 {
+		t.Fatalf("the backup received %d requests", n)
 	}
 }

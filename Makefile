@@ -27,7 +27,7 @@ FUZZTIME ?= 200000x
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeXML$$' -fuzztime $(FUZZTIME) ./pkg/wxpay
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/httpevent
-	go test -run '^$$' -fuzz '^FuzzParseTotalFee$$' -fuzztime $(FUZZTIME) ./pkg/payment
+	go test -run '^$$' -fuzz '^FuzzParseTotalFee$$' -fuzztime $(FUZZTIME) ./pkg/payinput
 
 # make demo V=v3 runs it for a merchant with only API v3 public-key credentials.
 demo: build

@@ -15,6 +15,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
@@ -234,7 +235,11 @@ func (a *app) logInvocation(start time.Time, attrs []slog.Attr, status int, err 
 		attrs = append(attrs, slog.Int("status", status))
 	}
 	var pe *payment.Error
-	if errors.As(err, &pe) {
+	var ie *payinput.Error
+	switch {
+	case errors.As(err, &ie):
+		attrs = append(attrs, slog.String("code", ie.Code))
+	case errors.As(err, &pe):
 		attrs = append(attrs, slog.String("code", pe.Code))
 		if pe.Err != nil {
 			attrs = append(attrs, slog.String("cause", pe.Err.Error()))

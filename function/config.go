@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
-	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
@@ -112,7 +112,7 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	c.signType = st
 	if v := getenv("WXPAY_BODY"); v != "" {
 		c.body = v
-		if problem := payment.CheckText(v, wxpay.MaxBodyBytes); problem != "" {
+		if problem := payinput.CheckText(v, wxpay.MaxBodyBytes); problem != "" {
 			bad("WXPAY_BODY", problem)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tidwall/gjson"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
@@ -34,8 +35,8 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 	case "pay":
 		res, err = a.directPay(ctx, svc, ev, event)
 	case "refund":
-		var in payment.RefundInput
-		if in, err = payment.ParseRefund(ev); err == nil {
+		var in payinput.RefundInput
+		if in, err = payinput.ParseRefund(ev); err == nil {
 			res, err = svc.Refund(ctx, in)
 		}
 	case "query", "close":
@@ -56,7 +57,7 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 }
 
 func (a *app) directPay(ctx context.Context, svc *payment.Service, ev gjson.Result, event []byte) (any, error) {
-	req, err := payment.ParseRequest(event, a.cfg.maxTotalFee)
+	req, err := payinput.ParseRequest(event, a.cfg.maxTotalFee)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +68,7 @@ func (a *app) directPay(ctx context.Context, svc *payment.Service, ev gjson.Resu
 		}
 	}
 	if ip := ev.Get("spbill_create_ip"); ip.Exists() {
-		if req.ClientIP, err = payment.ParseClientIP(ip.String()); err != nil || ip.Type != gjson.String {
+		if req.ClientIP, err = payinput.ParseClientIP(ip.String()); err != nil || ip.Type != gjson.String {
 			return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_SPBILL_CREATE_IP", Message: "spbill_create_ip must be an IPv4 or IPv6 address"}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 )
 
@@ -43,8 +44,11 @@ func errorResponse(err error) *httpevent.Response {
 	var b errorBody
 	status := http.StatusInternalServerError
 	var pe *payment.Error
+	var ie *payinput.Error
 	var re *routeError
 	switch {
+	case errors.As(err, &ie):
+		status, b.Error.Code, b.Error.Message = http.StatusBadRequest, ie.Code, ie.Message
 	case errors.As(err, &pe):
 		status, b.Error.Code, b.Error.Message = statusOf[pe.Kind], pe.Code, pe.Message
 	case errors.As(err, &re):

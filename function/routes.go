@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -139,7 +140,7 @@ func (a *app) withIdentity(ctx context.Context, svc *payment.Service, ev *httpev
 }
 
 func (a *app) pay(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (any, error) {
-	req, err := payment.ParseRequest(ev.Body, a.cfg.maxTotalFee)
+	req, err := payinput.ParseRequest(ev.Body, a.cfg.maxTotalFee)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 )
 
@@ -62,7 +63,7 @@ func (s *Service) OpenID(ctx context.Context, code string) (string, error) {
 // Pay resolves the payer, records the order, creates it at WeChat Pay with a
 // fresh out_trade_no, and signs the pay parameters from the verified answer.
 // With a request_id, the same user gets the same order back, never a second.
-func (s *Service) Pay(ctx context.Context, r Request) (*Result, error) {
+func (s *Service) Pay(ctx context.Context, r payinput.Request) (*Result, error) {
 	openid := r.OpenID
 	if openid == "" {
 		var err error

@@ -1,4 +1,7 @@
-package payment
+// Package payinput parses and validates what callers send: the pay request
+// of the mini-program and the refund request of an operator. Bad input is an
+// *Error with a stable code naming the field; nothing here does I/O.
+package payinput
 
 import (
 	"net/netip"
@@ -8,6 +11,18 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
+
+// Error is bad input: always answered 400, with a stable upper-case code
+// naming the field and a message for people.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error is "CODE: message", the form direct invocations report.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func invalid(code, msg string) *Error { return &Error{Code: code, Message: msg} }
 
 // Request is a validated request for a payment.
 type Request struct {
@@ -135,4 +150,40 @@ func ParseClientIP(s string) (string, error) {
 		return "", invalid("INVALID_SPBILL_CREATE_IP", "spbill_create_ip must be an IPv4 or IPv6 address")
 	}
 	return a.Unmap().String(), nil
+}
+
+// RefundInput is an operator's refund request.
+type RefundInput struct {
+	OutTradeNo  string
+	OutRefundNo string // "" means a fresh one; a retry must send the one answered
+	RefundFee   int64
+	Reason      string
+}
+
+// MaxReasonBytes bounds a refund's reason (WeChat's refund_desc).
+const MaxReasonBytes = 80
+
+// ParseRefund reads {"out_trade_no","refund_fee","out_refund_no","reason"}.
+func ParseRefund(event gjson.Result) (RefundInput, error) {
+	var in RefundInput
+	no := event.Get("out_trade_no")
+	if no.Type != gjson.String || !wxpay.ValidOutTradeNo(no.Str) {
+		return in, invalid("INVALID_OUT_TRADE_NO", "out_trade_no must be the order's number")
+	}
+	in.OutTradeNo = no.Str
+	fee, err := ParseTotalFee(event.Get("refund_fee"), wxpay.MaxTotalFee)
+	if err != nil {
+		return in, invalid("INVALID_REFUND_FEE", "refund_fee must be a whole number of fen, at least 1")
+	}
+	in.RefundFee = fee
+	if r := event.Get("out_refund_no"); r.Exists() && r.Type != gjson.Null {
+		if r.Type != gjson.String || !wxpay.ValidOutTradeNo(r.Str) {
+			return in, invalid("INVALID_OUT_REFUND_NO", "out_refund_no must be 6 to 32 characters of 0-9 A-Z a-z _ - | *")
+		}
+		in.OutRefundNo = r.Str
+	}
+	if in.Reason, err = optionalText(event.Get("reason"), "INVALID_REASON", "reason", MaxReasonBytes); err != nil {
+		return in, err
+	}
+	return in, nil
 }

@@ -1,4 +1,4 @@
-package payment
+package payinput
 
 import (
 	"errors"
@@ -42,7 +42,7 @@ func TestParseTotalFee(t *testing.T) {
 
 func isCode(err error, code string) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Code == code && e.Kind == Invalid && e.Message != ""
+	return errors.As(err, &e) && e.Code == code && e.Message != ""
 }
 
 func TestParseRequest(t *testing.T) {

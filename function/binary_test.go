@@ -209,7 +209,7 @@ func TestBinaryNotification(t *testing.T) {
 		}
 		return []byte(resp.Body), nil
 	}
-	if reply, err := deliver(context.Background(), b.sim.ProbeNotification(no)); err != nil || wxpaytest.IsSuccessReply(reply) {
+	if reply, err := deliver(context.Background(), b.sim.PaymentNotification(no, true)); err != nil || wxpaytest.IsSuccessReply(reply) {
 		t.Fatalf("probe: %s %v", reply, err)
 	}
 	res := wxpaytest.Notify(context.Background(), deliver, note, wxpaytest.NotifyOptions{Copies: 3})

@@ -200,7 +200,7 @@ func TestNotificationsRefused(t *testing.T) {
 			return b
 		}
 		cases := map[string][]byte{
-			"probe signature":   f.sim.ProbeNotification(no),
+			"probe signature":   f.sim.PaymentNotification(no, true),
 			"wrong key":         resign(func(wxpay.Params) {}, strings.Repeat("x", 32)),
 			"another appid":     resign(func(q wxpay.Params) { q["appid"] = "wx0000000000000000" }, testKey),
 			"another mch_id":    resign(func(q wxpay.Params) { q["mch_id"] = "1999999999" }, testKey),
@@ -264,7 +264,7 @@ func TestDuplicateNotificationsChangeOnce(t *testing.T) {
 		no2 := f.payWithToken(f.token(unique("o-")), `{"total_fee":67}`)
 		f.sim.Pay(no2)
 		res := wxpaytest.Notify(context.Background(), f.deliver, nil, wxpaytest.NotifyOptions{
-			Copies: 10, Body: func(int) []byte { return f.sim.PaymentNotification(no2) },
+			Copies: 10, Body: func(int) []byte { return f.sim.PaymentNotification(no2, false) },
 		})
 		if !res.Delivered || res.Attempts != 1 || f.stateChanges(no2) != 1 {
 			t.Fatalf("%+v, %d changes", res, f.stateChanges(no2))

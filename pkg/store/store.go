@@ -68,11 +68,12 @@ type Order struct {
 // RefundState is a refund's status, named as WeChat Pay names it.
 type RefundState string
 
-// The refund states; Failed is a refund WeChat Pay refused outright.
+// The refund states: a refund that did not reach the payer (v2 CHANGE or
+// REFUNDCLOSE, v3 CLOSED or ABNORMAL) is Closed; Failed is one WeChat Pay
+// refused outright.
 const (
 	RefundProcessing RefundState = "PROCESSING"
 	RefundSuccess    RefundState = "SUCCESS"
-	RefundChange     RefundState = "CHANGE"
 	RefundClosed     RefundState = "REFUNDCLOSE"
 	RefundFailed     RefundState = "FAILED"
 )

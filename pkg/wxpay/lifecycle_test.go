@@ -78,7 +78,7 @@ func TestPaymentNotification(t *testing.T) {
 			status.OpenID != testOpenID || status.TimeEnd.IsZero() || fields["appid"] != testAppID || fields["mch_id"] != testMchID {
 			t.Fatalf("%s: %+v %q", st, status, fields)
 		}
-		if _, _, err := wxpay.PaymentNotification(sim.ProbeNotification(o.OutTradeNo), testKey); !errors.Is(err, wxpay.ErrInvalidSignature) {
+		if _, _, err := wxpay.PaymentNotification(sim.PaymentNotification(o.OutTradeNo, true), testKey); !errors.Is(err, wxpay.ErrInvalidSignature) {
 			t.Fatalf("%s: probe: %v", st, err)
 		}
 		tampered := strings.Replace(string(note), "<total_fee>180</total_fee>", "<total_fee>1</total_fee>", 1)

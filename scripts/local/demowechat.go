@@ -84,7 +84,7 @@ func (d v2Demo) pay(no string) (demoNotice, bool) {
 	return xmlNotice(n), ok
 }
 
-func (d v2Demo) probe(no string) demoNotice { return xmlNotice(d.sim.ProbeNotification(no)) }
+func (d v2Demo) probe(no string) demoNotice { return xmlNotice(d.sim.PaymentNotification(no, true)) }
 
 func (d v2Demo) completeRefund(no string) (demoNotice, bool) {
 	n, ok := d.sim.CompleteRefund(no, "SUCCESS")

@@ -112,28 +112,21 @@ func (s *Sim) Pay(outTradeNo string) (notification []byte, ok bool) {
 }
 
 // PaymentNotification returns the notification of a paid order again,
-// freshly signed (WeChat's retries carry a new nonce).
-func (s *Sim) PaymentNotification(outTradeNo string) []byte {
+// freshly signed (WeChat's retries carry a new nonce); with probe, signed
+// with a wrong key, as WeChat Pay sends now and then to see whether a
+// merchant verifies. It is nil for an order not paid.
+func (s *Sim) PaymentNotification(outTradeNo string, probe bool) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.orders[outTradeNo]
 	if o == nil || o.transactionID == "" {
 		return nil
 	}
-	return s.paymentNotification(outTradeNo, o, s.cfg.Key)
-}
-
-// ProbeNotification is a payment notification for a paid order with a
-// deliberately wrong signature, as WeChat Pay sends now and then to see
-// whether a merchant verifies.
-func (s *Sim) ProbeNotification(outTradeNo string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.orders[outTradeNo]
-	if o == nil || o.transactionID == "" {
-		return nil
+	key := s.cfg.Key
+	if probe {
+		key = "probe-" + randomHex(26)
 	}
-	return s.paymentNotification(outTradeNo, o, "probe-"+randomHex(26))
+	return s.paymentNotification(outTradeNo, o, key)
 }
 
 func (s *Sim) paymentNotification(outTradeNo string, o *order, key string) []byte {

@@ -127,9 +127,6 @@ func (s *Sim) PublicKeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// Serial is what the simulator's answers name in Wechatpay-Serial.
-func (s *Sim) Serial() string { return s.serial }
-
 // ServeHTTP serves the API.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 

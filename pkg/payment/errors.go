@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
-	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
 // Kind classifies a failure; the edge maps each kind to one HTTP status.
@@ -31,7 +30,10 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error // the cause, for logs; may be nil
-	cond    error // ErrOrderPaid and the like, for errors.Is; may be nil
+	// WeChatRequestID is WeChat Pay's Request-ID of the answer that caused
+	// the failure (v3), which WeChat's support asks for first; "" if none.
+	WeChatRequestID string
+	cond            error // ErrOrderPaid and the like, for errors.Is; may be nil
 }
 
 // Error is "CODE: message", the form direct invocations report.
@@ -65,33 +67,6 @@ func refusal(code, message string, retryable bool, cause error) *Error {
 		e.cond = errors.Join(e.cond, ErrRefused)
 	}
 	return e
-}
-
-// fromWxPay classifies a failure of the merchant API v2.
-func fromWxPay(err error) *Error {
-	var r *wxpay.Error
-	var status *wxpay.HTTPError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
-	case errors.As(err, &r) && r.ReturnCode != "SUCCESS":
-		return refusal("WXPAY_FAIL", "WeChat Pay refused the request: "+r.ReturnMsg, false, err)
-	case errors.As(err, &r):
-		code := r.ErrCode
-		if code == "" {
-			code = "WXPAY_FAIL"
-		}
-		return refusal(code, "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
-	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
-		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
-	case errors.As(err, &status):
-		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: "WeChat Pay answered " + status.Error()[len("wxpay: "):], Err: err}
-	case errors.Is(err, wxpay.ErrTransport):
-		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
-	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, wxpay.ErrInvalidField):
-		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
-	}
-	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
 
 // fromStore classifies a failure of the order store.

@@ -118,3 +118,30 @@ func (g V2) checkMerchant(fields wxpay.Params) error {
 	}
 	return nil
 }
+
+// fromWxPay classifies a failure of the merchant API v2.
+func fromWxPay(err error) *Error {
+	var r *wxpay.Error
+	var status *wxpay.HTTPError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
+	case errors.As(err, &r) && r.ReturnCode != "SUCCESS":
+		return refusal("WXPAY_FAIL", "WeChat Pay refused the request: "+r.ReturnMsg, false, err)
+	case errors.As(err, &r):
+		code := r.ErrCode
+		if code == "" {
+			code = "WXPAY_FAIL"
+		}
+		return refusal(code, "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
+	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
+	case errors.As(err, &status):
+		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: "WeChat Pay answered " + status.Error()[len("wxpay: "):], Err: err}
+	case errors.Is(err, wxpay.ErrTransport):
+		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
+	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, wxpay.ErrInvalidField):
+		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
+	}
+	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+}

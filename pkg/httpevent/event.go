@@ -33,6 +33,10 @@ const (
 	FunctionURL
 	// APIGateway is an HTTP request through an API gateway trigger.
 	APIGateway
+	// Timer is a timer trigger's tick: {"Type":"Timer","TriggerName":…,
+	// "Time":…,"Message":…} (scf-go-lib's events.TimerEvent). It is told
+	// apart before anything else, so a tick is never read as a payment.
+	Timer
 )
 
 // String names the kind for logs.
@@ -42,6 +46,8 @@ func (k Kind) String() string {
 		return "function_url"
 	case APIGateway:
 		return "api_gateway"
+	case Timer:
+		return "timer"
 	}
 	return "direct"
 }
@@ -61,8 +67,8 @@ func (v Values) Get(name string) string {
 	return ""
 }
 
-// Request is one event. For Direct, only Kind and Body are set, Body being
-// the whole event.
+// Request is one event. For Direct and Timer, only Kind, Body (the whole
+// event) and, for Timer, TriggerName are set.
 type Request struct {
 	Kind   Kind
 	Method string
@@ -74,10 +80,15 @@ type Request struct {
 	// client-supplied header such as X-Forwarded-For), or "" when the event
 	// carries none.
 	SourceIP string
+	// TriggerName names the timer trigger of a Timer event.
+	TriggerName string
 }
 
 // Parse reads an SCF event.
 func Parse(event []byte) (*Request, error) {
+	if err := CheckDepth(event); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
 	if !gjson.ValidBytes(event) {
 		return nil, fmt.Errorf("%w: not JSON", ErrMalformed)
 	}
@@ -86,7 +97,7 @@ func Parse(event []byte) (*Request, error) {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
 	// One pass over the top-level keys; the first of a repeated key wins.
-	var method, path, headers, query, body, base64Flag, rc gjson.Result
+	var method, path, headers, query, body, base64Flag, rc, typ, trigger gjson.Result
 	root.ForEach(func(k, v gjson.Result) bool {
 		var slot *gjson.Result
 		switch k.Str {
@@ -104,6 +115,10 @@ func Parse(event []byte) (*Request, error) {
 			slot = &base64Flag
 		case "requestContext":
 			slot = &rc
+		case "Type":
+			slot = &typ
+		case "TriggerName":
+			slot = &trigger
 		default:
 			return true
 		}
@@ -112,6 +127,9 @@ func Parse(event []byte) (*Request, error) {
 		}
 		return true
 	})
+	if typ.Type == gjson.String && typ.Str == "Timer" && !method.Exists() {
+		return &Request{Kind: Timer, Body: event, TriggerName: trigger.String()}, nil
+	}
 	if !method.Exists() {
 		return &Request{Kind: Direct, Body: event}, nil
 	}
@@ -202,10 +220,4 @@ func clientIP(s string) string {
 		return ap.Addr().Unmap().String()
 	}
 	return ""
-}
-
-// Route returns the last non-empty segment of the path: "/release/pay/" is "pay".
-func (r *Request) Route() string {
-	p := strings.TrimRight(r.Path, "/")
-	return p[strings.LastIndexByte(p, '/')+1:]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -36,9 +37,6 @@ func TestParseFunctionURL(t *testing.T) {
 	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("got  %+v\nwant %+v", r, want)
 	}
-	if r.Route() != "pay" {
-		t.Errorf("route %q", r.Route())
-	}
 }
 
 func TestParseAPIGateway(t *testing.T) {
@@ -46,7 +44,7 @@ func TestParseAPIGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Kind != APIGateway || r.SourceIP != "10.0.2.14" || string(r.Body) != `{"total_fee":"180"}` || r.Route() != "pay" {
+	if r.Kind != APIGateway || r.SourceIP != "10.0.2.14" || string(r.Body) != `{"total_fee":"180"}` || r.Path != "/release/pay/" {
 		t.Fatalf("%+v", r)
 	}
 	if r.Header.Get("content-type") != "application/json" || r.Header.Get("x-forwarded-for") != "6.6.6.6" {
@@ -81,11 +79,38 @@ func TestSourceIPNeverFromClientHeaders(t *testing.T) {
 	}
 }
 
-func TestRoute(t *testing.T) {
-	for path, want := range map[string]string{"/pay": "pay", "/release/pay/": "pay", "/PAY": "PAY", "/": "", "": "", "pay": "pay", "/a/b//": "b"} {
-		if got := (&Request{Path: path}).Route(); got != want {
-			t.Errorf("%q: got %q, want %q", path, got, want)
+func TestParseTimer(t *testing.T) {
+	ev := []byte(`{"Type":"Timer","TriggerName":"sweep","Time":"2026-11-26T09:00:00Z","Message":"","total_fee":180,"openid":"o"}`)
+	r, err := Parse(ev)
+	if err != nil || r.Kind != Timer || r.TriggerName != "sweep" || string(r.Body) != string(ev) || r.Kind.String() != "timer" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	// Only the exact type makes a timer; an HTTP event never is one.
+	for _, ev := range []string{`{"Type":"timer"}`, `{"Type":1}`, `{"type":"Timer"}`} {
+		if r, err := Parse([]byte(ev)); err != nil || r.Kind != Direct {
+			t.Errorf("%s: %+v %v", ev, r, err)
 		}
+	}
+	if r, err := Parse([]byte(`{"Type":"Timer","httpMethod":"POST","path":"/pay"}`)); err != nil || r.Kind != FunctionURL {
+		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+func TestCheckDepth(t *testing.T) {
+	ok := []string{``, `{}`, `"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["`, `"\\"`, `["\"[[[["]`, strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)}
+	for _, b := range ok {
+		if err := CheckDepth([]byte(b)); err != nil {
+			t.Errorf("%q: %v", b, err)
+		}
+	}
+	deep := []string{strings.Repeat("[", MaxDepth+1), strings.Repeat(`{"a":`, MaxDepth+1), `"\\"` + strings.Repeat("[", MaxDepth+1)}
+	for _, b := range deep {
+		if err := CheckDepth([]byte(b)); !errors.Is(err, ErrTooDeep) {
+			t.Errorf("%.40q: %v", b, err)
+		}
+	}
+	if _, err := Parse([]byte(strings.Repeat("[", 1<<20))); !errors.Is(err, ErrMalformed) || !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("a deep event: %v", err)
 	}
 }
 
@@ -127,6 +152,5 @@ func FuzzParse(f *testing.F) {
 		if r.Kind != Direct && r.Method == "" {
 			t.Fatal("HTTP event without a method")
 		}
-		_ = r.Route()
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,10 +14,9 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
-	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
-	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -31,7 +29,7 @@ type app struct {
 	certTransport func(tls.Certificate) http.RoundTripper // presents the merchant's client certificate
 	now           func() time.Time
 	rand          io.Reader
-	openStore     func(ctx context.Context, dsn string, now func() time.Time) (store.Store, error)
+	openStore     func(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error)
 
 	once     sync.Once
 	cfg      *config
@@ -135,7 +133,7 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 	}
 	a.svc = &payment.Service{
 		WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
-		StateChanged: a.logStateChange,
+		StateChanged: a.logStateChange, RefundChanged: a.logRefundChange,
 	}
 	return a.svc, nil
 }
@@ -208,7 +206,13 @@ func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	attrs = append(attrs, slog.String("kind", ev.Kind.String()))
 	bctx, cancel := a.budget(ctx)
 	defer cancel()
-	if ev.Kind == httpevent.Direct {
+	switch ev.Kind {
+	case httpevent.Timer:
+		// Ticks of the timer trigger; nothing runs on them yet. Told apart
+		// here so a tick is never read as a payment.
+		a.logInvocation(start, append(attrs, slog.String("trigger", ev.TriggerName)), 0, nil)
+		return nil, nil
+	case httpevent.Direct:
 		action, res, err := a.direct(bctx, ev.Body)
 		a.logInvocation(start, append(attrs, slog.String("route", action)), 0, err)
 		if err != nil {
@@ -225,37 +229,61 @@ func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	return resp, nil
 }
 
-// logInvocation writes the one line each invocation gets. err's cause is
-// logged for operators; causes never hold secrets (see pkg/wxpay and
-// pkg/miniprogram), and no code, key, token or session_key is ever an
-// attribute.
+// logInvocation writes the one line each invocation gets, at the level
+// classify gives err. err's cause is logged for operators; causes never
+// hold secrets (see pkg/wxpay and pkg/miniprogram), and no code, key, token
+// or session_key is ever an attribute.
 func (a *app) logInvocation(start time.Time, attrs []slog.Attr, status int, err error) {
 	attrs = append(attrs, slog.Float64("duration_ms", float64(a.now().Sub(start).Microseconds())/1000))
 	if status != 0 {
 		attrs = append(attrs, slog.Int("status", status))
 	}
-	var pe *payment.Error
-	var ie *payinput.Error
-	switch {
-	case errors.As(err, &ie):
-		attrs = append(attrs, slog.String("code", ie.Code))
-	case errors.As(err, &pe):
-		attrs = append(attrs, slog.String("code", pe.Code))
-		if pe.Err != nil {
-			attrs = append(attrs, slog.String("cause", pe.Err.Error()))
-		}
+	o := classify(err)
+	if err != nil {
+		attrs = append(attrs, slog.String("code", o.code))
 	}
-	a.log.LogAttrs(context.Background(), slog.LevelInfo, "invocation", attrs...)
+	if o.cause != "" {
+		attrs = append(attrs, slog.String("cause", o.cause))
+	}
+	if o.wechatRequest != "" {
+		attrs = append(attrs, slog.String("wechatpay_request_id", o.wechatRequest))
+	}
+	level := o.level
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	a.log.LogAttrs(context.Background(), level, "invocation", attrs...)
 }
 
-// logStateChange is the audit trail: one line per change of an order's state.
-func (a *app) logStateChange(ctx context.Context, outTradeNo string, from, to store.State) {
-	attrs := []slog.Attr{
-		slog.String("event", "order_state"), slog.String("out_trade_no", outTradeNo),
-		slog.String("from", string(from)), slog.String("to", string(to)),
+// logStateChange is the audit trail: one line per change of an order's
+// state. A payment of a closed order is ERROR: the money was taken for an
+// order the merchant thought closed.
+func (a *app) logStateChange(ctx context.Context, outTradeNo string, from, to trade.State) {
+	msg, level := "order_state", slog.LevelInfo
+	if trade.PaidAfterClose(from, to) {
+		msg, level = "paid_after_close", slog.LevelError
 	}
+	a.logChange(ctx, level, msg, slog.String("out_trade_no", outTradeNo), string(from), string(to))
+}
+
+// logRefundChange is the same for refunds; ABNORMAL needs the merchant's
+// hand in the merchant platform, so it is WARN.
+func (a *app) logRefundChange(ctx context.Context, outRefundNo string, from, to trade.RefundState) {
+	level := slog.LevelInfo
+	if to == trade.RefundAbnormal {
+		level = slog.LevelWarn
+	}
+	a.logChange(ctx, level, "refund_state", slog.String("out_refund_no", outRefundNo), string(from), string(to))
+}
+
+func (a *app) logChange(ctx context.Context, level slog.Level, msg string, subject slog.Attr, from, to string) {
+	event := "order_state"
+	if subject.Key == "out_refund_no" {
+		event = "refund_state"
+	}
+	attrs := []slog.Attr{slog.String("event", event), subject, slog.String("from", from), slog.String("to", to)}
 	if lc, ok := functioncontext.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("request_id", lc.RequestID))
 	}
-	a.log.LogAttrs(ctx, slog.LevelInfo, "order_state", attrs...)
+	a.log.LogAttrs(ctx, level, msg, attrs...)
 }

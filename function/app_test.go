@@ -20,6 +20,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -73,14 +74,14 @@ type fixture struct {
 // testStore is the real store with a switch to make it fail, and a count
 // of the notifications it recorded.
 type testStore struct {
-	store.Store
+	trade.Store
 	down  atomic.Bool
 	notes atomic.Int32
 }
 
 var errStoreDown = errors.New("test: store is down")
 
-func (s *testStore) RecordNotification(ctx context.Context, n store.Notification) error {
+func (s *testStore) RecordNotification(ctx context.Context, n trade.Notification) error {
 	if s.down.Load() {
 		return errStoreDown
 	}
@@ -91,7 +92,7 @@ func (s *testStore) RecordNotification(ctx context.Context, n store.Notification
 	return nil
 }
 
-func (s *testStore) ApplyNotification(ctx context.Context, n store.Notification, fee int64, to store.State, tx string, at time.Time) (store.State, bool, error) {
+func (s *testStore) ApplyNotification(ctx context.Context, n trade.Notification, fee int64, to trade.State, tx string, at time.Time) (trade.State, bool, error) {
 	if s.down.Load() {
 		return "", false, errStoreDown
 	}
@@ -102,16 +103,16 @@ func (s *testStore) ApplyNotification(ctx context.Context, n store.Notification,
 	return from, changed, err
 }
 
-func (s *testStore) Transition(ctx context.Context, no string, to store.State, tx string, at time.Time) (store.State, bool, error) {
+func (s *testStore) Transition(ctx context.Context, no string, to trade.State, tx string, at time.Time) (trade.State, bool, error) {
 	if s.down.Load() {
 		return "", false, errStoreDown
 	}
 	return s.Store.Transition(ctx, no, to, tx, at)
 }
 
-func (s *testStore) Order(ctx context.Context, no string) (store.Order, error) {
+func (s *testStore) Order(ctx context.Context, no string) (trade.Order, error) {
 	if s.down.Load() {
-		return store.Order{}, errStoreDown
+		return trade.Order{}, errStoreDown
 	}
 	return s.Store.Order(ctx, no)
 }
@@ -143,7 +144,7 @@ func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 		certTransport: sim.CertTransport,
 		now:           time.Now,
 		rand:          rand.Reader,
-		openStore: func(ctx context.Context, dsn string, now func() time.Time) (store.Store, error) {
+		openStore: func(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error) {
 			s, err := store.Open(ctx, dsn, now)
 			if err != nil {
 				return nil, err

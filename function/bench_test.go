@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -72,7 +73,7 @@ func BenchmarkNotification(b *testing.B) {
 	events := make([]json.RawMessage, b.N)
 	for i := range events {
 		no := fmt.Sprintf("20261126170000%018d", i)
-		if _, _, err := svc.Store.CreateOrder(context.Background(), store.Order{OutTradeNo: no, OpenID: testOpenID, TotalFee: 180, Description: "x"}); err != nil {
+		if _, _, err := svc.Store.CreateOrder(context.Background(), trade.Order{OutTradeNo: no, OpenID: testOpenID, TotalFee: 180, Description: "x"}); err != nil {
 			b.Fatal(err)
 		}
 		body, _ := wxpay.EncodeSigned(wxpay.Params{

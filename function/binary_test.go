@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -67,9 +68,19 @@ type binaryFixture struct {
 
 func startBinary(t *testing.T, edit func(map[string]string)) *binaryFixture {
 	t.Helper()
-	bin := builtBinary(t)
 	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret})
-	srv := httptest.NewServer(sim)
+	return startBinaryWith(t, sim, sim, edit)
+}
+
+// startBinaryWith runs the binary against api for the merchant API, with
+// sim answering the login API.
+func startBinaryWith(t *testing.T, sim *wxpaytest.Sim, api http.Handler, edit func(map[string]string)) *binaryFixture {
+	t.Helper()
+	bin := builtBinary(t)
+	mux := http.NewServeMux()
+	mux.Handle("/sns/", sim)
+	mux.Handle("/", api)
+	srv := httptest.NewServer(mux)
 	env := testEnv()
 	env["WXPAY_API_BASE"], env["WXPAY_LOGIN_API_BASE"] = srv.URL, srv.URL
 	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(t.TempDir(), "wxpay.db")

@@ -35,7 +35,7 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 	case "pay":
 		res, err = a.directPay(ctx, svc, ev, event)
 	case "refund":
-		var in payinput.RefundInput
+		var in payment.RefundRequest
 		if in, err = payinput.ParseRefund(ev); err == nil {
 			res, err = svc.Refund(ctx, in)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
-	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
 // routeInfo is where an HTTP event goes: a route name and, for the order
@@ -52,17 +51,14 @@ func (a *app) serveHTTP(ctx context.Context, ev *httpevent.Request, r routeInfo)
 	if ev.Method != r.method {
 		return methodNotAllowed(r.method), nil
 	}
+	if r.name == "notify" {
+		return a.notify(ctx, ev)
+	}
 	if len(ev.Body) > maxRequestBytes {
-		if r.name == "notify" {
-			return a.notifyReply(false), nil
-		}
 		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_BODY", Message: "the body is too large"}
 	}
 	svc, err := a.service(ctx)
 	if err != nil {
-		if r.name == "notify" {
-			return a.notifyReply(false), err
-		}
 		return nil, err
 	}
 	var answer any
@@ -71,8 +67,6 @@ func (a *app) serveHTTP(ctx context.Context, ev *httpevent.Request, r routeInfo)
 		answer, err = a.pay(ctx, svc, ev)
 	case "login":
 		answer, err = a.loginRoute(ctx, svc, ev)
-	case "notify":
-		return a.notify(ctx, svc, ev)
 	case "order":
 		answer, err = a.withIdentity(ctx, svc, ev, "", func(openid string) (any, error) { return svc.Order(ctx, openid, r.no) })
 	case "close":
@@ -160,10 +154,11 @@ type loginAnswer struct {
 }
 
 func (a *app) loginRoute(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (any, error) {
-	if !gjson.ValidBytes(ev.Body) || !gjson.ParseBytes(ev.Body).IsObject() {
-		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_BODY", Message: `the body must be {"code":"…"}`}
+	body, err := payinput.Object(ev.Body)
+	if err != nil {
+		return nil, err
 	}
-	code := gjson.GetBytes(ev.Body, "code")
+	code := body.Get("code")
 	if code.Exists() && code.Type != gjson.String {
 		return nil, &payment.Error{Kind: payment.Invalid, Code: "INVALID_CODE", Message: "code must be the string wx.login returned"}
 	}
@@ -178,28 +173,29 @@ func (a *app) loginRoute(ctx context.Context, svc *payment.Service, ev *httpeven
 	return loginAnswer{Token: token, ExpiresIn: ttl}, nil
 }
 
-// notify answers WeChat Pay in its own format: success only once the
-// notification is verified and recorded, failure otherwise, so it retries.
-func (a *app) notify(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (*httpevent.Response, error) {
-	_, err := svc.Notification(ctx, ev.Header.Get, ev.Body)
-	if err != nil {
-		return a.notifyReply(false), &payment.Error{Kind: payment.Invalid, Code: "NOTIFY_FAIL", Message: "notification refused", Err: err}
+// notify answers WeChat Pay in its protocol's own form: success only once
+// the notification is verified and recorded, failure otherwise, so that it
+// retries. While the configuration is broken the function cannot even tell
+// the protocol, and answers what both versions retry.
+func (a *app) notify(ctx context.Context, ev *httpevent.Request) (*httpevent.Response, error) {
+	if a.cfg == nil {
+		return notifyResponse(payment.UnconfiguredNotifyAnswer()), errConfig
 	}
-	return a.notifyReply(true), nil
+	var err error
+	if len(ev.Body) > maxRequestBytes {
+		err = &payment.Error{Kind: payment.Invalid, Code: "NOTIFICATION_REFUSED", Message: "the notification is too large"}
+	} else if svc, serr := a.service(ctx); serr != nil {
+		err = serr
+	} else {
+		_, err = svc.Notification(ctx, ev.Header.Get, ev.Body)
+	}
+	return notifyResponse(a.wechat.NotifyAnswer(err)), err
 }
 
-// notifyReply is v2's XML (HTTP 200 either way), or v3's 204 on success
-// and 400 with {"code":"FAIL","message":"…"} on failure.
-func (a *app) notifyReply(ok bool) *httpevent.Response {
-	if a.cfg != nil && a.cfg.v3 {
-		if ok {
-			return &httpevent.Response{StatusCode: http.StatusNoContent, Headers: map[string]string{}}
-		}
-		return httpevent.JSON(http.StatusBadRequest, []byte(`{"code":"FAIL","message":"the notification was not accepted"}`))
+func notifyResponse(n payment.NotifyAnswer) *httpevent.Response {
+	r := &httpevent.Response{StatusCode: n.Status, Headers: map[string]string{}, Body: string(n.Body)}
+	if n.ContentType != "" {
+		r.Headers["Content-Type"] = n.ContentType
 	}
-	return &httpevent.Response{
-		StatusCode: http.StatusOK,
-		Headers:    map[string]string{"Content-Type": "text/xml"},
-		Body:       string(wxpay.NotifyReply(ok)),
-	}
+	return r
 }

@@ -51,26 +51,9 @@ func pkcs8PEM(t *testing.T, key any) string {
 // certificates, in certificate mode.
 func newFixtureV3(t *testing.T, certificates bool, edit func(map[string]string)) (*fixture, *wxpayv3test.Sim) {
 	t.Helper()
-	key := testMerchantKey(t)
-	sim3, err := wxpayv3test.New(wxpayv3test.Config{
-		AppID: testAppID, MchID: testMchID, APIv3Key: []byte(testAPIv3Key),
-		MerchantKey: &key.PublicKey, MerchantSerial: testMchSerial, Certificates: certificates,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim3 := newSimV3(t, certificates)
 	f := newFixture(t, func(env map[string]string) {
-		delete(env, "WXPAY_KEY")
-		delete(env, "WXPAY_CLIENT_CERT")
-		delete(env, "WXPAY_CLIENT_KEY")
-		env["WXPAY_API_VERSION"] = "v3"
-		env["WXPAY_APIV3_KEY"] = testAPIv3Key
-		env["WXPAY_MCH_SERIAL"] = testMchSerial
-		env["WXPAY_MCH_PRIVATE_KEY"] = pkcs8PEM(t, key)
-		if !certificates {
-			env["WXPAY_PUBLIC_KEY"] = string(sim3.PublicKeyPEM())
-			env["WXPAY_PUBLIC_KEY_ID"] = wxpayv3test.PublicKeyID
-		}
+		v3Env(t, sim3, certificates)(env)
 		if edit != nil {
 			edit(env)
 		}
@@ -79,7 +62,7 @@ func newFixtureV3(t *testing.T, certificates bool, edit func(map[string]string))
 	mux.Handle("/sns/", f.sim)
 	mux.Handle("/", sim3)
 	srv := httptest.NewServer(mux)
-	t.Cleanup(func() { sim3.Close(); srv.Close() })
+	t.Cleanup(srv.Close)
 	f.app.transport = srv.Client().Transport
 	env := f.app.getenv
 	f.app.getenv = func(k string) string {
@@ -89,6 +72,37 @@ func newFixtureV3(t *testing.T, certificates bool, edit func(map[string]string))
 		return env(k)
 	}
 	return f, sim3
+}
+
+// v3Env switches an environment to API v3 for sim3's merchant.
+func v3Env(t *testing.T, sim3 *wxpayv3test.Sim, certificates bool) func(map[string]string) {
+	return func(env map[string]string) {
+		delete(env, "WXPAY_KEY")
+		delete(env, "WXPAY_CLIENT_CERT")
+		delete(env, "WXPAY_CLIENT_KEY")
+		env["WXPAY_API_VERSION"] = "v3"
+		env["WXPAY_APIV3_KEY"] = testAPIv3Key
+		env["WXPAY_MCH_SERIAL"] = testMchSerial
+		env["WXPAY_MCH_PRIVATE_KEY"] = pkcs8PEM(t, testMerchantKey(t))
+		if !certificates {
+			env["WXPAY_PUBLIC_KEY"] = string(sim3.PublicKeyPEM())
+			env["WXPAY_PUBLIC_KEY_ID"] = wxpayv3test.PublicKeyID
+		}
+	}
+}
+
+// newSimV3 is the v3 simulator for the test merchant.
+func newSimV3(t *testing.T, certificates bool) *wxpayv3test.Sim {
+	t.Helper()
+	sim3, err := wxpayv3test.New(wxpayv3test.Config{
+		AppID: testAppID, MchID: testMchID, APIv3Key: []byte(testAPIv3Key),
+		MerchantKey: &testMerchantKey(t).PublicKey, MerchantSerial: testMchSerial, Certificates: certificates,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim3.Close)
+	return sim3
 }
 
 // checkPaidV3 verifies a v3 success answer: RSA paySign over
@@ -111,13 +125,18 @@ func (f *fixture) checkPaidV3(a answer) string {
 	return no
 }
 
+// v3NotifyEvent is a v3 notification posted to …/notify.
+func v3NotifyEvent(n wxpayv3test.Notice) string {
+	return urlEvent("POST", "/release/notify", string(n.Body), map[string]any{
+		"content-type": "application/json", "wechatpay-timestamp": n.Signed.Timestamp, "wechatpay-nonce": n.Signed.Nonce,
+		"wechatpay-signature": n.Signed.Signature, "wechatpay-serial": n.Signed.Serial,
+	})
+}
+
 // notifyV3 posts a v3 notification and returns the HTTP status of the reply.
 func (f *fixture) notifyV3(n wxpayv3test.Notice) int {
 	f.t.Helper()
-	out, err := f.invoke(urlEvent("POST", "/release/notify", string(n.Body), map[string]any{
-		"content-type": "application/json", "wechatpay-timestamp": n.Signed.Timestamp, "wechatpay-nonce": n.Signed.Nonce,
-		"wechatpay-signature": n.Signed.Signature, "wechatpay-serial": n.Signed.Serial,
-	}), 3*time.Second)
+	out, err := f.invoke(v3NotifyEvent(n), 3*time.Second)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package payinput parses and validates what callers send: the pay request
-// of the mini-program and the refund request of an operator. Bad input is an
-// *Error with a stable code naming the field; nothing here does I/O.
+// of the mini-program and the refund request of an operator, into the
+// request types of pkg/payment. Bad input is a *payment.Error of kind
+// Invalid with a stable code naming the field; nothing here does I/O.
 package payinput
 
 import (
@@ -9,66 +10,61 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
-// Error is bad input: always answered 400, with a stable upper-case code
-// naming the field and a message for people.
-type Error struct {
-	Code    string
-	Message string
-}
-
-// Error is "CODE: message", the form direct invocations report.
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func invalid(code, msg string) *Error { return &Error{Code: code, Message: msg} }
-
-// Request is a validated request for a payment.
-type Request struct {
-	TotalFee    int64  // fen
-	Description string // "" means the default
-	Attach      string
-	Code        string // a wx.login code, used when no OpenID is known
-	RequestID   string // optional idempotency key, unique per user
-	OpenID      string // set only from a verified source
-	ClientIP    string
+func invalid(code, msg string) *payment.Error {
+	return &payment.Error{Kind: payment.Invalid, Code: code, Message: msg}
 }
 
 // MaxRequestIDLen bounds request_id.
 const MaxRequestIDLen = 64
 
-// ParseRequest reads the pay fields of a JSON object: total_fee, code,
-// description, attach and request_id. Unknown fields are ignored; an openid field is
-// never read, because the client is not a verified source.
-func ParseRequest(body []byte, maxTotalFee int64) (Request, error) {
+// Object reads a request body that must be one JSON object, nested at
+// most httpevent.MaxDepth levels (checked before any parse).
+func Object(body []byte) (gjson.Result, error) {
+	if httpevent.CheckDepth(body) != nil {
+		return gjson.Result{}, invalid("INVALID_BODY", "the body is nested too deeply")
+	}
 	if !gjson.ValidBytes(body) {
-		return Request{}, invalid("INVALID_BODY", "the body must be a JSON object")
+		return gjson.Result{}, invalid("INVALID_BODY", "the body must be a JSON object")
 	}
 	obj := gjson.ParseBytes(body)
 	if !obj.IsObject() {
-		return Request{}, invalid("INVALID_BODY", "the body must be a JSON object")
+		return gjson.Result{}, invalid("INVALID_BODY", "the body must be a JSON object")
 	}
-	var r Request
-	var err error
+	return obj, nil
+}
+
+// ParseRequest reads the pay fields of a JSON object: total_fee, code,
+// description, attach and request_id. Unknown fields are ignored; an openid field is
+// never read, because the client is not a verified source.
+func ParseRequest(body []byte, maxTotalFee int64) (payment.PayRequest, error) {
+	obj, err := Object(body)
+	if err != nil {
+		return payment.PayRequest{}, err
+	}
+	var r payment.PayRequest
 	if r.TotalFee, err = ParseTotalFee(obj.Get("total_fee"), maxTotalFee); err != nil {
-		return Request{}, err
+		return payment.PayRequest{}, err
 	}
 	if r.Description, err = optionalText(obj.Get("description"), "INVALID_DESCRIPTION", "description", wxpay.MaxBodyBytes); err != nil {
-		return Request{}, err
+		return payment.PayRequest{}, err
 	}
 	if r.Attach, err = optionalText(obj.Get("attach"), "INVALID_ATTACH", "attach", wxpay.MaxAttachBytes); err != nil {
-		return Request{}, err
+		return payment.PayRequest{}, err
 	}
 	if id := obj.Get("request_id"); id.Exists() && id.Type != gjson.Null {
 		if id.Type != gjson.String || id.Str == "" || len(id.Str) > MaxRequestIDLen || CheckText(id.Str, MaxRequestIDLen) != "" {
-			return Request{}, invalid("INVALID_REQUEST_ID", "request_id must be a string of 1 to 64 bytes")
+			return payment.PayRequest{}, invalid("INVALID_REQUEST_ID", "request_id must be a string of 1 to 64 bytes")
 		}
 		r.RequestID = id.Str
 	}
 	if code := obj.Get("code"); code.Exists() && code.Type != gjson.Null {
 		if code.Type != gjson.String || len(code.Str) > 128 {
-			return Request{}, invalid("INVALID_CODE", "code must be the string wx.login returned")
+			return payment.PayRequest{}, invalid("INVALID_CODE", "code must be the string wx.login returned")
 		}
 		r.Code = code.Str
 	}
@@ -152,20 +148,12 @@ func ParseClientIP(s string) (string, error) {
 	return a.Unmap().String(), nil
 }
 
-// RefundInput is an operator's refund request.
-type RefundInput struct {
-	OutTradeNo  string
-	OutRefundNo string // "" means a fresh one; a retry must send the one answered
-	RefundFee   int64
-	Reason      string
-}
-
 // MaxReasonBytes bounds a refund's reason (WeChat's refund_desc).
 const MaxReasonBytes = 80
 
 // ParseRefund reads {"out_trade_no","refund_fee","out_refund_no","reason"}.
-func ParseRefund(event gjson.Result) (RefundInput, error) {
-	var in RefundInput
+func ParseRefund(event gjson.Result) (payment.RefundRequest, error) {
+	var in payment.RefundRequest
 	no := event.Get("out_trade_no")
 	if no.Type != gjson.String || !wxpay.ValidOutTradeNo(no.Str) {
 		return in, invalid("INVALID_OUT_TRADE_NO", "out_trade_no must be the order's number")
@@ -177,8 +165,8 @@ func ParseRefund(event gjson.Result) (RefundInput, error) {
 	}
 	in.RefundFee = fee
 	if r := event.Get("out_refund_no"); r.Exists() && r.Type != gjson.Null {
-		if r.Type != gjson.String || !wxpay.ValidOutTradeNo(r.Str) {
-			return in, invalid("INVALID_OUT_REFUND_NO", "out_refund_no must be 6 to 32 characters of 0-9 A-Z a-z _ - | *")
+		if r.Type != gjson.String || !wxpay.ValidOutRefundNo(r.Str) {
+			return in, invalid("INVALID_OUT_REFUND_NO", "out_refund_no must be 1 to 64 characters of 0-9 A-Z a-z _ - | * @")
 		}
 		in.OutRefundNo = r.Str
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tidwall/gjson"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 )
 
 func TestParseTotalFee(t *testing.T) {
@@ -41,8 +42,8 @@ func TestParseTotalFee(t *testing.T) {
 }
 
 func isCode(err error, code string) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == code && e.Message != ""
+	var e *payment.Error
+	return errors.As(err, &e) && e.Kind == payment.Invalid && e.Code == code && e.Message != ""
 }
 
 func TestParseRequest(t *testing.T) {

@@ -23,6 +23,9 @@ const (
 	Unavailable                 // the order store cannot be reached
 )
 
+// Kinds lists every kind, so the edge can be checked to answer each.
+var Kinds = []Kind{Internal, Invalid, Unauthenticated, Conflict, Upstream, Timeout, Config, NotFound, Unavailable}
+
 // Error is a failure with a stable upper-case code and a message for people.
 // Messages never carry secrets.
 type Error struct {
@@ -75,6 +78,15 @@ func fromStore(err error) *Error {
 		return &Error{Kind: Timeout, Code: "STORE_TIMEOUT", Message: "the order store did not answer in time", Err: err}
 	}
 	return &Error{Kind: Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
+}
+
+// ErrAmountMismatch marks a verified report of another amount than the
+// order's: money moved that does not match the record, which operators must
+// see.
+var ErrAmountMismatch = errors.New("payment: WeChat Pay reports another amount for this order")
+
+func amountMismatch(cause error) *Error {
+	return &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another amount for this order", Err: cause, cond: ErrAmountMismatch}
 }
 
 func orderNotFound() *Error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // Gateway is WeChat Pay as the use cases need it, on API v2 (V2) or v3
@@ -28,7 +30,17 @@ type Gateway interface {
 	Refund(ctx context.Context, r RefundOrder) error
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
-	Notification(header func(string) string, body []byte) (*Notice, error)
+	Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
+	// NotifyAnswer is the reply to a notification in the protocol's own
+	// form: success only when err is nil.
+	NotifyAnswer(err error) NotifyAnswer
+}
+
+// NotifyAnswer is the HTTP answer to a notification.
+type NotifyAnswer struct {
+	Status      int
+	ContentType string
+	Body        []byte
 }
 
 // Conditions of WeChat Pay's refusals, for errors.Is.
@@ -85,7 +97,7 @@ type RefundOrder struct {
 
 // Notice is a verified notification.
 type Notice struct {
-	Kind   string // "payment" or "refund"
+	Kind   trade.NotificationKind
 	Fields string // what was received and verified, as JSON, for the record
 	// A payment: Payment is nil when the notification reports a failed
 	// payment (v2 result_code FAIL); OutTradeNo is set either way.
@@ -100,5 +112,5 @@ type RefundResult struct {
 	OutTradeNo  string
 	OutRefundNo string
 	RefundID    string
-	Succeeded   bool // false: closed or abnormal, the amount comes back to the refundable
+	State       trade.RefundState
 }

@@ -3,93 +3,115 @@ package payment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
-
-// ErrNotification wraps every reason a notification is answered FAIL.
-var ErrNotification = errors.New("payment: notification refused")
 
 // Notification handles one body posted to …/notify: a payment result or a
 // refund result. It returns nil only once the notification is verified,
 // checked against the order, and durably recorded, so the reply may be
-// success; any error means a failure reply and WeChat Pay will retry.
-// Duplicates, concurrent or not, change an order once. header gives the
-// request's headers by lower-case name.
-func (s *Service) Notification(ctx context.Context, header func(string) string, body []byte) (kind string, err error) {
-	n, err := s.WeChat.Notification(header, body)
+// success; any error means a failure reply and WeChat Pay will retry: kind
+// Invalid for a notification that is not authentic or not readable, the
+// store's kinds when recording failed. Duplicates, concurrent or not,
+// change an order once. header gives the request's headers by lower-case
+// name.
+func (s *Service) Notification(ctx context.Context, header func(string) string, body []byte) (trade.NotificationKind, error) {
+	n, err := s.WeChat.Notification(ctx, header, body)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrNotification, err)
+		return "", &Error{Kind: Invalid, Code: "NOTIFICATION_REFUSED", Message: "the notification is not authentic or not readable", Err: err}
 	}
-	if n.Kind == "refund" {
+	if n.Kind == trade.RefundNotification {
 		return n.Kind, s.refundNotification(ctx, n)
 	}
 	return n.Kind, s.paymentNotification(ctx, n)
 }
 
-func (s *Service) record(ctx context.Context, n *Notice, outTradeNo, outRefundNo string) error {
-	err := s.Store.RecordNotification(ctx, store.Notification{Kind: n.Kind, OutTradeNo: outTradeNo, OutRefundNo: outRefundNo, Fields: n.Fields})
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
-	}
-	return nil
+// UnconfiguredNotifyAnswer is the reply to a notification while the
+// function's configuration is broken, so that it cannot tell which protocol
+// it speaks: HTTP 500, which API v2 and v3 both retry, with v2's FAIL XML
+// as the body. A v2 200 or a v3 2xx would acknowledge a payment that was
+// never recorded.
+func UnconfiguredNotifyAnswer() NotifyAnswer {
+	return NotifyAnswer{Status: 500, ContentType: "text/xml", Body: wxpay.NotifyReply(false)}
 }
 
 func (s *Service) paymentNotification(ctx context.Context, n *Notice) error {
 	st := n.Payment
 	if st == nil {
 		// An authentic report of a failed payment: recorded, state left to orderquery.
-		return s.record(ctx, n, n.OutTradeNo, "")
+		return s.recordNotice(ctx, n, n.OutTradeNo, "")
 	}
 	// Recorded and applied in one transaction: both or neither.
-	note := store.Notification{Kind: "payment", OutTradeNo: st.OutTradeNo, Fields: n.Fields}
-	apply := func() (store.State, bool, error) {
-		return s.Store.ApplyNotification(ctx, note, st.TotalFee, store.Success, st.TransactionID, st.PaidAt)
+	note := trade.Notification{Kind: n.Kind, OutTradeNo: st.OutTradeNo, Fields: n.Fields}
+	apply := func() (trade.State, bool, error) {
+		return s.Store.ApplyNotification(ctx, note, st.TotalFee, trade.Success, st.TransactionID, st.PaidAt)
 	}
 	from, changed, err := apply()
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trade.ErrNotFound) {
 		// Authentic, for an order this store never saw: recorded, not refused.
-		o := store.Order{OutTradeNo: st.OutTradeNo, OpenID: st.OpenID, TotalFee: st.TotalFee, Attach: st.Attach}
+		o := trade.Order{OutTradeNo: st.OutTradeNo, OpenID: st.OpenID, TotalFee: st.TotalFee, Attach: st.Attach}
 		if _, err := s.Store.AdoptOrder(ctx, o); err != nil {
-			return fmt.Errorf("%w: %w", ErrNotification, err)
+			return fromStore(err)
 		}
 		from, changed, err = apply()
 	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
+	switch {
+	case errors.Is(err, trade.ErrAmountMismatch):
+		return amountMismatch(err)
+	case err != nil:
+		return fromStore(err)
+	case changed:
+		s.stateChanged(ctx, st.OutTradeNo, from, trade.Success)
 	}
-	if changed && s.StateChanged != nil {
-		s.StateChanged(ctx, st.OutTradeNo, from, store.Success)
+	return nil
+}
+
+func (s *Service) recordNotice(ctx context.Context, n *Notice, outTradeNo, outRefundNo string) error {
+	err := s.Store.RecordNotification(ctx, trade.Notification{Kind: n.Kind, OutTradeNo: outTradeNo, OutRefundNo: outRefundNo, Fields: n.Fields})
+	if err != nil {
+		return fromStore(err)
 	}
 	return nil
 }
 
 func (s *Service) refundNotification(ctx context.Context, n *Notice) error {
 	res := n.Refund
-	if err := s.record(ctx, n, res.OutTradeNo, res.OutRefundNo); err != nil {
+	if err := s.recordNotice(ctx, n, res.OutTradeNo, res.OutRefundNo); err != nil {
 		return err
 	}
-	state := store.RefundClosed
-	if res.Succeeded {
-		state = store.RefundSuccess
+	if res.State == trade.RefundProcessing {
+		return nil
 	}
-	if _, err := s.Store.FinishRefund(ctx, res.OutRefundNo, state, res.RefundID); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
+	if err := s.finishRefund(ctx, res.OutRefundNo, res.State, res.RefundID); err != nil {
+		return err
 	}
-	if !res.Succeeded {
+	if res.State != trade.RefundSuccess {
 		return nil
 	}
 	o, err := s.Store.Order(ctx, res.OutTradeNo)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, trade.ErrNotFound) {
 		return nil // a refund of an order this store never saw: recorded above
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
+		return fromStore(err)
 	}
-	if _, err := s.transition(ctx, o, store.Refunded, "", time.Time{}); err != nil {
-		return fmt.Errorf("%w: %w", ErrNotification, err)
+	_, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
+	return err
+}
+
+// finishRefund records a refund's new state; a refund this store never saw
+// stays in the record of notifications only.
+func (s *Service) finishRefund(ctx context.Context, outRefundNo string, to trade.RefundState, refundID string) error {
+	from, changed, err := s.Store.FinishRefund(ctx, outRefundNo, to, refundID)
+	switch {
+	case errors.Is(err, trade.ErrNotFound):
+		return nil
+	case err != nil:
+		return fromStore(err)
+	case changed && s.RefundChanged != nil:
+		s.RefundChanged(ctx, outRefundNo, from, to)
 	}
 	return nil
 }

@@ -5,12 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
-
-// chinaTime is the zone order times are shown in.
-var chinaTime = time.FixedZone("CST", 8*3600)
 
 // OrderView is an order as the mini-program sees it.
 type OrderView struct {
@@ -27,11 +24,11 @@ func rfc3339(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.In(chinaTime).Format(time.RFC3339)
+	s := t.In(wxpay.ChinaTime).Format(time.RFC3339)
 	return &s
 }
 
-func view(o store.Order) *OrderView {
+func view(o trade.Order) *OrderView {
 	return &OrderView{
 		OutTradeNo: o.OutTradeNo, State: string(o.State), TotalFee: o.TotalFee, Description: o.Description,
 		TransactionID: o.TransactionID, CreatedAt: rfc3339(o.CreatedAt), PaidAt: rfc3339(o.PaidAt),
@@ -40,16 +37,16 @@ func view(o store.Order) *OrderView {
 
 // load returns the order if openid may see it ("" is the operator, who may
 // see every order); another user's order is as absent as an unknown one.
-func (s *Service) load(ctx context.Context, openid, no string) (store.Order, error) {
+func (s *Service) load(ctx context.Context, openid, no string) (trade.Order, error) {
 	if !wxpay.ValidOutTradeNo(no) {
-		return store.Order{}, orderNotFound()
+		return trade.Order{}, orderNotFound()
 	}
 	o, err := s.Store.Order(ctx, no)
-	if errors.Is(err, store.ErrNotFound) || err == nil && openid != "" && o.OpenID != openid {
-		return store.Order{}, orderNotFound()
+	if errors.Is(err, trade.ErrNotFound) || err == nil && openid != "" && o.OpenID != openid {
+		return trade.Order{}, orderNotFound()
 	}
 	if err != nil {
-		return store.Order{}, fromStore(err)
+		return trade.Order{}, fromStore(err)
 	}
 	return o, nil
 }
@@ -69,32 +66,43 @@ func (s *Service) Order(ctx context.Context, openid, no string) (*OrderView, err
 }
 
 // confirm asks WeChat Pay for the state of an order whose stored state is
-// not final, checks the verified answer against the order, and records it.
-func (s *Service) confirm(ctx context.Context, o store.Order) (store.Order, error) {
+// not final and records the verified answer. WeChat Pay not knowing the
+// order proves nothing: its unified order may still be on its way, so the
+// order is answered as stored; only closeorder (or the sweep, after the
+// order's expiry) closes an order.
+func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, error) {
 	if o.State.Final() {
 		return o, nil
 	}
 	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
-	if errors.Is(err, ErrOrderNotExist) && o.PrepayID == "" {
-		// WeChat Pay never accepted this order, so it can never be paid.
-		return s.transition(ctx, o, store.Closed, "", time.Time{})
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrOrderNotExist):
+		return o, nil
+	case err != nil:
 		return o, err
 	}
-	to, ok := store.ParseState(st.TradeState)
+	return s.record(ctx, o, st)
+}
+
+// record applies WeChat Pay's verified status of o. A REFUND trade state
+// says the order was paid; its refunds are recorded from their own answers.
+func (s *Service) record(ctx context.Context, o trade.Order, st *Status) (trade.Order, error) {
+	to, ok := trade.ParseState(st.TradeState)
 	if !ok {
 		return o, &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay reported an unknown trade_state " + st.TradeState}
 	}
-	if st.TransactionID != "" && st.TotalFee != o.TotalFee {
-		return o, &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another amount for this order"}
+	if to == trade.Refunded {
+		to = trade.Success
+	}
+	if to.Paid() && st.TotalFee != o.TotalFee {
+		return o, amountMismatch(nil)
 	}
 	return s.transition(ctx, o, to, st.TransactionID, st.PaidAt)
 }
 
 // transition records a state change and, when this call made it, tells
 // StateChanged; it returns the order as stored afterwards.
-func (s *Service) transition(ctx context.Context, o store.Order, to store.State, txID string, paidAt time.Time) (store.Order, error) {
+func (s *Service) transition(ctx context.Context, o trade.Order, to trade.State, txID string, paidAt time.Time) (trade.Order, error) {
 	if o.State == to {
 		return o, nil
 	}
@@ -110,9 +118,7 @@ func (s *Service) transition(ctx context.Context, o store.Order, to store.State,
 		}
 		return got, nil
 	}
-	if s.StateChanged != nil {
-		s.StateChanged(ctx, o.OutTradeNo, from, to)
-	}
+	s.stateChanged(ctx, o.OutTradeNo, from, to)
 	o.State = to
 	if txID != "" {
 		o.TransactionID = txID
@@ -121,6 +127,12 @@ func (s *Service) transition(ctx context.Context, o store.Order, to store.State,
 		o.PaidAt = paidAt
 	}
 	return o, nil
+}
+
+func (s *Service) stateChanged(ctx context.Context, no string, from, to trade.State) {
+	if s.StateChanged != nil {
+		s.StateChanged(ctx, no, from, to)
+	}
 }
 
 // Close closes the caller's unpaid order at WeChat Pay and records it. A
@@ -132,17 +144,23 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*OrderView, err
 	}
 	paid := &Error{Kind: Conflict, Code: "ORDERPAID", Message: "the order is paid and cannot be closed"}
 	switch {
-	case o.State == store.Success || o.State == store.Refunded:
+	case o.State.Paid():
 		return nil, paid
 	case o.State.Final():
 		return view(o), nil
 	}
 	err = s.WeChat.Close(ctx, o.OutTradeNo)
 	switch {
+	// WeChat Pay not knowing an order that has no prepay_id yet is a close
+	// too: if its unified order arrives later, Pay finds it closed and hands
+	// out no pay parameters.
 	case err == nil, errors.Is(err, ErrOrderClosed), errors.Is(err, ErrOrderNotExist) && o.PrepayID == "":
-		o, err = s.transition(ctx, o, store.Closed, "", time.Time{})
+		o, err = s.transition(ctx, o, trade.Closed, "", time.Time{})
 		if err != nil {
 			return nil, err
+		}
+		if o.State.Paid() {
+			return nil, paid
 		}
 		return view(o), nil
 	case errors.Is(err, ErrOrderPaid):

@@ -7,24 +7,26 @@ package payment
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
-	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
-	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // Service serves one merchant and mini-program.
 type Service struct {
 	WeChat      Gateway             // WeChat Pay, v2 or v3
 	Login       *miniprogram.Client // nil when no AppSecret is configured
-	Store       store.Store
+	Store       trade.Store
 	NotifyURL   string
 	DefaultBody string
 	Now         func() time.Time // nil means time.Now
-	// StateChanged hears of every change of an order's state exactly once
-	// (it is the audit trail); nil means nobody listens.
-	StateChanged func(ctx context.Context, outTradeNo string, from, to store.State)
+	// StateChanged hears of every change of an order's state that a call
+	// made, exactly once (it is the audit trail); nil means nobody listens.
+	StateChanged func(ctx context.Context, outTradeNo string, from, to trade.State)
+	// RefundChanged is the same for refunds.
+	RefundChanged func(ctx context.Context, outRefundNo string, from, to trade.RefundState)
 }
 
 // Result is the answer to the mini-program: the order number and exactly
@@ -63,7 +65,7 @@ func (s *Service) OpenID(ctx context.Context, code string) (string, error) {
 // Pay resolves the payer, records the order, creates it at WeChat Pay with a
 // fresh out_trade_no, and signs the pay parameters from the verified answer.
 // With a request_id, the same user gets the same order back, never a second.
-func (s *Service) Pay(ctx context.Context, r payinput.Request) (*Result, error) {
+func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 	openid := r.OpenID
 	if openid == "" {
 		var err error
@@ -79,7 +81,7 @@ func (s *Service) Pay(ctx context.Context, r payinput.Request) (*Result, error) 
 	if body == "" {
 		body = s.DefaultBody
 	}
-	o, created, err := s.Store.CreateOrder(ctx, store.Order{
+	o, created, err := s.Store.CreateOrder(ctx, trade.Order{
 		OutTradeNo: no, OpenID: openid, RequestID: r.RequestID,
 		TotalFee: r.TotalFee, Description: body, Attach: r.Attach,
 	})
@@ -91,10 +93,10 @@ func (s *Service) Pay(ctx context.Context, r payinput.Request) (*Result, error) 
 			return nil, &Error{Kind: Conflict, Code: "REQUEST_ID_CONFLICT", Message: "this request_id was used for another amount or description"}
 		}
 		switch {
-		case o.State == store.Success || o.State == store.Refunded:
+		case o.State.Paid():
 			return nil, &Error{Kind: Conflict, Code: "ORDERPAID", Message: "the order for this request_id is already paid"}
 		case o.State.Final():
-			return nil, &Error{Kind: Conflict, Code: "ORDERCLOSED", Message: "the order for this request_id is " + string(o.State)}
+			return nil, orderExpired(o.State)
 		case o.PrepayID != "" && s.now().Sub(o.CreatedAt) < prepayLifetime:
 			return s.payParams(o.OutTradeNo, o.PrepayID)
 		}
@@ -111,10 +113,22 @@ func (s *Service) Pay(ctx context.Context, r payinput.Request) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.SetPrepayID(ctx, o.OutTradeNo, prepay); err != nil {
+	switch err := s.Store.SetPrepayID(ctx, o.OutTradeNo, prepay); {
+	case errors.Is(err, trade.ErrOrderFinal):
+		// Closed while WeChat Pay was creating it: hand out nothing that
+		// could pay it, and close it there too (best effort: it also expires).
+		_ = s.WeChat.Close(ctx, o.OutTradeNo)
+		return nil, orderExpired(trade.Closed)
+	case err != nil:
 		return nil, fromStore(err)
 	}
 	return s.payParams(o.OutTradeNo, prepay)
+}
+
+// orderExpired answers a request_id whose order ended unpaid: the
+// mini-program starts a new cart with a new request_id.
+func orderExpired(st trade.State) *Error {
+	return &Error{Kind: Conflict, Code: "ORDER_EXPIRED", Message: "the order for this request_id is " + string(st) + "; start again with a new request_id"}
 }
 
 func (s *Service) payParams(no, prepayID string) (*Result, error) {

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
-	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // RefundView is the answer to a refund request.
@@ -15,13 +14,16 @@ type RefundView struct {
 	State       string `json:"state"`
 }
 
-// Refund refunds part or all of a paid order. It refuses before calling
-// WeChat Pay when the order is not paid or the amount exceeds what is left
-// to refund, and reserves the amount atomically, so concurrent refunds
-// cannot exceed the paid amount. A retry with the same out_refund_no
-// refunds once. WeChat Pay's outright refusal releases the reservation; an
-// unknown outcome (timeout) keeps it, for the retry.
-func (s *Service) Refund(ctx context.Context, in payinput.RefundInput) (*RefundView, error) {
+// Refund refunds part or all of a paid order. A refund whose out_refund_no
+// exists is answered as recorded, before any amount check, and sent to
+// WeChat Pay again (same number: WeChat refunds it once) only while WeChat
+// has not accepted it. A new one is refused before WeChat Pay is called
+// when the order is not paid or the amount exceeds what is left to refund,
+// and its amount is reserved atomically, so concurrent refunds cannot
+// exceed the paid amount. WeChat Pay's outright refusal releases the
+// reservation (FAILED); an unknown outcome keeps it for the retry, and the
+// error names the out_refund_no to retry with.
+func (s *Service) Refund(ctx context.Context, in RefundRequest) (*RefundView, error) {
 	if !s.WeChat.CanRefund() {
 		return nil, &Error{Kind: Config, Code: "CONFIG_ERROR", Message: "refunds need WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY"}
 	}
@@ -37,23 +39,24 @@ func (s *Service) Refund(ctx context.Context, in payinput.RefundInput) (*RefundV
 			return nil, &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 		}
 	}
-	r, created, err := s.Store.ReserveRefund(ctx, store.Refund{
+	r, created, err := s.Store.ReserveRefund(ctx, trade.Refund{
 		OutRefundNo: in.OutRefundNo, OutTradeNo: o.OutTradeNo, RefundFee: in.RefundFee, Reason: in.Reason,
 	})
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, trade.ErrNotFound):
 		return nil, orderNotFound()
-	case errors.Is(err, store.ErrNotPaid):
+	case errors.Is(err, trade.ErrNotPaid):
 		return nil, &Error{Kind: Conflict, Code: "ORDER_NOT_PAID", Message: "the order is " + string(o.State) + ", not paid"}
-	case errors.Is(err, store.ErrExceedsPaid):
+	case errors.Is(err, trade.ErrExceedsPaid):
 		return nil, invalid("REFUND_EXCEEDS_PAID", "refund_fee exceeds the paid amount less the refunds already accepted")
-	case errors.Is(err, store.ErrRefundMismatch):
+	case errors.Is(err, trade.ErrRefundMismatch):
 		return nil, &Error{Kind: Conflict, Code: "REFUND_NO_CONFLICT", Message: "out_refund_no was used for another refund"}
 	case err != nil:
-		return nil, fromStore(err)
+		// The reservation may have been made (a commit whose answer was lost).
+		return nil, retryWith(fromStore(err), in.OutRefundNo)
 	}
 	answer := &RefundView{OutRefundNo: r.OutRefundNo, RefundFee: r.RefundFee, State: string(r.State)}
-	if !created && r.State != store.RefundProcessing {
+	if !created && (r.Accepted || r.State != trade.RefundProcessing) {
 		return answer, nil
 	}
 	err = s.WeChat.Refund(ctx, RefundOrder{
@@ -62,17 +65,26 @@ func (s *Service) Refund(ctx context.Context, in payinput.RefundInput) (*RefundV
 	})
 	if errors.Is(err, ErrRefused) {
 		// Turned down outright: nothing happened at WeChat Pay.
-		if _, ferr := s.Store.FinishRefund(ctx, r.OutRefundNo, store.RefundFailed, ""); ferr != nil {
-			return nil, fromStore(ferr)
+		if ferr := s.finishRefund(ctx, r.OutRefundNo, trade.RefundFailed, ""); ferr != nil {
+			return nil, retryWith(ferr.(*Error), r.OutRefundNo)
 		}
 		return nil, err
 	}
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			e.Message += "; retry with out_refund_no " + r.OutRefundNo
+			return nil, retryWith(e, r.OutRefundNo)
 		}
 		return nil, err
 	}
+	// Without this mark a retry sends the refund again, which is harmless.
+	_ = s.Store.AcceptRefund(ctx, r.OutRefundNo)
 	return answer, nil
+}
+
+// retryWith names the out_refund_no the operator's retry must reuse, so
+// that it never reserves the amount a second time.
+func retryWith(e *Error, outRefundNo string) *Error {
+	e.Message += "; retry with out_refund_no " + outRefundNo
+	return e
 }

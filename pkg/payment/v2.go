@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -77,7 +78,7 @@ func (g V2) Refund(ctx context.Context, r RefundOrder) error {
 }
 
 // Notification reads a v2 payment or refund notification.
-func (g V2) Notification(_ func(string) string, body []byte) (*Notice, error) {
+func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) (*Notice, error) {
 	p, err := wxpay.DecodeXML(body)
 	if err != nil {
 		return nil, err
@@ -92,8 +93,8 @@ func (g V2) Notification(_ func(string) string, body []byte) (*Notice, error) {
 		}
 		delete(fields, "req_info") // kept decrypted, under req_info.*
 		doc, _ := json.Marshal(fields)
-		return &Notice{Kind: "refund", Fields: string(doc), Refund: &RefundResult{
-			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, Succeeded: res.RefundStatus == "SUCCESS",
+		return &Notice{Kind: trade.RefundNotification, Fields: string(doc), Refund: &RefundResult{
+			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, State: trade.RefundState(res.RefundStatus),
 		}}, nil
 	}
 	st, fields, err := wxpay.PaymentNotification(body, g.Client.Key)
@@ -105,7 +106,7 @@ func (g V2) Notification(_ func(string) string, body []byte) (*Notice, error) {
 		return nil, err
 	}
 	doc, _ := json.Marshal(fields)
-	n := &Notice{Kind: "payment", Fields: string(doc), OutTradeNo: fields["out_trade_no"]}
+	n := &Notice{Kind: trade.PaymentNotification, Fields: string(doc), OutTradeNo: fields["out_trade_no"]}
 	if st != nil {
 		n.Payment = status2(st)
 	}
@@ -145,3 +146,6 @@ func fromWxPay(err error) *Error {
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
+
+// NotifyAnswer is a placeholder until the gateway owns it.
+func (g V2) NotifyAnswer(err error) NotifyAnswer { return NotifyAnswer{} }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -88,7 +89,7 @@ func (g V3) Refund(ctx context.Context, r RefundOrder) error {
 
 // Notification verifies the signature over the raw body first, then
 // decrypts and checks the resource.
-func (g V3) Notification(header func(string) string, body []byte) (*Notice, error) {
+func (g V3) Notification(_ context.Context, header func(string) string, body []byte) (*Notice, error) {
 	signed := wxpayv3.Signed{
 		Timestamp: header("wechatpay-timestamp"), Nonce: header("wechatpay-nonce"),
 		Signature: header("wechatpay-signature"), Serial: header("wechatpay-serial"),
@@ -110,7 +111,7 @@ func (g V3) Notification(header func(string) string, body []byte) (*Notice, erro
 		if t.TradeState != "SUCCESS" || t.OutTradeNo == "" {
 			return nil, fmt.Errorf("%w: a payment notification without a payment", wxpayv3.ErrMalformed)
 		}
-		return &Notice{Kind: "payment", Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(&t)}, nil
+		return &Notice{Kind: trade.PaymentNotification, Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(&t)}, nil
 	case strings.HasPrefix(n.EventType, "REFUND."):
 		var r wxpayv3.RefundNotice
 		if err := json.Unmarshal(n.Plaintext, &r); err != nil {
@@ -119,8 +120,8 @@ func (g V3) Notification(header func(string) string, body []byte) (*Notice, erro
 		if r.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("mchid is not this merchant's")
 		}
-		return &Notice{Kind: "refund", Fields: string(fields), Refund: &RefundResult{
-			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, Succeeded: r.RefundStatus == "SUCCESS",
+		return &Notice{Kind: trade.RefundNotification, Fields: string(fields), Refund: &RefundResult{
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, State: trade.RefundState(r.RefundStatus),
 		}}, nil
 	}
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
@@ -146,3 +147,6 @@ func fromWxPayV3(err error) *Error {
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
+
+// NotifyAnswer is a placeholder until the gateway owns it.
+func (g V3) NotifyAnswer(err error) NotifyAnswer { return NotifyAnswer{} }

@@ -1,0 +1,94 @@
+package payment
+
+import (
+	"context"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
+
+// fakeGateway is a Gateway made of function fields; a call whose field is
+// nil panics, so a test states every call it expects.
+type fakeGateway struct {
+	NewOutTradeNoFn func() (string, error)
+	PrepayFn        func(ctx context.Context, o PrepayOrder) (string, error)
+	PayParamsFn     func(prepayID string) (PayParams, error)
+	QueryFn         func(ctx context.Context, outTradeNo string) (*Status, error)
+	CloseFn         func(ctx context.Context, outTradeNo string) error
+	CanRefundFn     func() bool
+	RefundFn        func(ctx context.Context, r RefundOrder) error
+	NotificationFn  func(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
+	NotifyAnswerFn  func(err error) NotifyAnswer
+}
+
+var _ Gateway = (*fakeGateway)(nil)
+
+func (g *fakeGateway) NewOutTradeNo() (string, error) { return g.NewOutTradeNoFn() }
+func (g *fakeGateway) Prepay(ctx context.Context, o PrepayOrder) (string, error) {
+	return g.PrepayFn(ctx, o)
+}
+func (g *fakeGateway) PayParams(prepayID string) (PayParams, error) { return g.PayParamsFn(prepayID) }
+func (g *fakeGateway) Query(ctx context.Context, no string) (*Status, error) {
+	return g.QueryFn(ctx, no)
+}
+func (g *fakeGateway) Close(ctx context.Context, no string) error { return g.CloseFn(ctx, no) }
+func (g *fakeGateway) CanRefund() bool                            { return g.CanRefundFn() }
+func (g *fakeGateway) Refund(ctx context.Context, r RefundOrder) error {
+	return g.RefundFn(ctx, r)
+}
+func (g *fakeGateway) Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error) {
+	return g.NotificationFn(ctx, header, body)
+}
+func (g *fakeGateway) NotifyAnswer(err error) NotifyAnswer { return g.NotifyAnswerFn(err) }
+
+// fakeStore is a trade.Store made of function fields, likewise.
+type fakeStore struct {
+	CreateOrderFn        func(ctx context.Context, o trade.Order) (trade.Order, bool, error)
+	OrderFn              func(ctx context.Context, no string) (trade.Order, error)
+	SetPrepayIDFn        func(ctx context.Context, no, prepayID string) error
+	TransitionFn         func(ctx context.Context, no string, to trade.State, txID string, paidAt time.Time) (trade.State, bool, error)
+	ApplyNotificationFn  func(ctx context.Context, n trade.Notification, fee int64, to trade.State, txID string, paidAt time.Time) (trade.State, bool, error)
+	AdoptOrderFn         func(ctx context.Context, o trade.Order) (bool, error)
+	RecordNotificationFn func(ctx context.Context, n trade.Notification) error
+	ReserveRefundFn      func(ctx context.Context, r trade.Refund) (trade.Refund, bool, error)
+	AcceptRefundFn       func(ctx context.Context, no string) error
+	FinishRefundFn       func(ctx context.Context, no string, st trade.RefundState, refundID string) (trade.RefundState, bool, error)
+	RefundFn             func(ctx context.Context, no string) (trade.Refund, error)
+}
+
+var _ trade.Store = (*fakeStore)(nil)
+
+func (s *fakeStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order, bool, error) {
+	return s.CreateOrderFn(ctx, o)
+}
+func (s *fakeStore) Order(ctx context.Context, no string) (trade.Order, error) {
+	return s.OrderFn(ctx, no)
+}
+func (s *fakeStore) SetPrepayID(ctx context.Context, no, prepayID string) error {
+	return s.SetPrepayIDFn(ctx, no, prepayID)
+}
+func (s *fakeStore) Transition(ctx context.Context, no string, to trade.State, txID string, paidAt time.Time) (trade.State, bool, error) {
+	return s.TransitionFn(ctx, no, to, txID, paidAt)
+}
+func (s *fakeStore) ApplyNotification(ctx context.Context, n trade.Notification, fee int64, to trade.State, txID string, paidAt time.Time) (trade.State, bool, error) {
+	return s.ApplyNotificationFn(ctx, n, fee, to, txID, paidAt)
+}
+func (s *fakeStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {
+	return s.AdoptOrderFn(ctx, o)
+}
+func (s *fakeStore) RecordNotification(ctx context.Context, n trade.Notification) error {
+	return s.RecordNotificationFn(ctx, n)
+}
+func (s *fakeStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Refund, bool, error) {
+	return s.ReserveRefundFn(ctx, r)
+}
+func (s *fakeStore) AcceptRefund(ctx context.Context, no string) error {
+	return s.AcceptRefundFn(ctx, no)
+}
+func (s *fakeStore) FinishRefund(ctx context.Context, no string, st trade.RefundState, refundID string) (trade.RefundState, bool, error) {
+	return s.FinishRefundFn(ctx, no, st, refundID)
+}
+func (s *fakeStore) Refund(ctx context.Context, no string) (trade.Refund, error) {
+	return s.RefundFn(ctx, no)
+}
+func (s *fakeStore) Close() error { return nil }

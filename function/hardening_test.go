@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -266,5 +267,44 @@ func TestEveryKindHasAStatus(t *testing.T) {
 	}
 	if r := errorResponse(&routeError{http.StatusNotFound, "NOT_FOUND", "no such route"}); r.StatusCode != 404 {
 		t.Errorf("%+v", r)
+	}
+}
+
+// A MySQL commit whose answer is lost must not hang the invocation: the
+// notification is answered FAIL before its deadline (WeChat retries), and
+// the retry finds it recorded.
+func TestBinaryLostCommitAnswer(t *testing.T) {
+	dsn := storetest.MySQLDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := storetest.NewRelay(t, u.Host)
+	u.Host = relay.Addr()
+	b := startBinary(t, func(env map[string]string) { env["WXPAY_STORE"] = u.String() })
+	f := &fixture{t: t, sim: b.sim}
+	no := f.checkPaid(b.httpAnswer(t, urlEvent("POST", "/pay", `{"total_fee":180,"code":"`+b.sim.LoginCode(testOpenID)+`"}`, nil), 3*time.Second), wxpay.SignMD5)
+	note, _ := b.sim.Pay(no)
+
+	relay.DropCommitReplies(true)
+	start := time.Now()
+	r, err := b.fn.Invoke([]byte(urlEvent("POST", "/release/notify", string(note), nil)), 3*time.Second, "bin-lost-commit")
+	if err != nil || r.Error != nil {
+		t.Fatalf("no answer: %v %+v", err, r)
+	}
+	var resp httpevent.Response
+	if json.Unmarshal(r.Payload, &resp) != nil || wxpaytest.IsSuccessReply([]byte(resp.Body)) {
+		t.Fatalf("a notification whose commit is unconfirmed was acknowledged: %s", r.Payload)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("answered after %v", d)
+	}
+	relay.DropCommitReplies(false)
+	resp = b.rawAnswer(t, urlEvent("POST", "/release/notify", string(note), nil), 3*time.Second)
+	if !wxpaytest.IsSuccessReply([]byte(resp.Body)) {
+		t.Fatalf("the retry: %s", resp.Body)
+	}
+	if payload, _ := b.direct(t, `{"action":"query","out_trade_no":"`+no+`"}`); !strings.Contains(payload, `"state":"SUCCESS"`) {
+		t.Fatalf("query: %s", payload)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -140,7 +141,8 @@ func fromWxPay(err error) *Error {
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: "WeChat Pay answered " + status.Error()[len("wxpay: "):], Err: err}
 	case errors.Is(err, wxpay.ErrTransport):
 		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
-	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, wxpay.ErrInvalidField):
+	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, outbound.ErrTooLarge),
+		errors.Is(err, wxpay.ErrInvalidField):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -141,7 +142,7 @@ func fromWxPayV3(err error) *Error {
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
 	case errors.Is(err, wxpayv3.ErrTransport):
 		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
-	case errors.Is(err, wxpayv3.ErrMalformed):
+	case errors.Is(err, wxpayv3.ErrMalformed), errors.Is(err, outbound.ErrTooLarge):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rsa"
 	"fmt"
+	"net/http"
 	"sync"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // Certificates holds WeChat Pay's platform certificates (certificate mode),
@@ -32,40 +35,42 @@ func (c *Certificates) PublicKey(serial string) (*rsa.PublicKey, bool) {
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012551764
 func (c *Certificates) Refresh(ctx context.Context, client *Client) error {
-	host := client.BaseURL
-	if host == "" {
-		host = DefaultBaseURL
-	}
-	status, signed, raw, err := client.send(ctx, host, "GET", "/v3/certificates", nil)
-	if err != nil {
-		return err
-	}
-	if status != 200 {
-		return &Error{StatusCode: status, Code: "HTTP_" + fmt.Sprint(status), Message: "certificate download refused"}
-	}
-	var answer struct {
-		Data []struct {
-			SerialNo           string   `json:"serial_no"`
-			EncryptCertificate Resource `json:"encrypt_certificate"`
-		} `json:"data"`
-	}
-	if err := jsonUnmarshal(raw, &answer); err != nil {
-		return err
-	}
+	// One attempt: a refresh runs inside another request's verification.
+	h := client.http()
+	h.MaxAttempts = 1
+	req := client.request(http.MethodGet, "/v3/certificates", nil)
 	fresh := PublicKeys{}
-	for _, d := range answer.Data {
-		pemBytes, err := Decrypt(c.APIv3Key, d.EncryptCertificate)
-		if err != nil {
-			return fmt.Errorf("platform certificate %s: %w", d.SerialNo, err)
+	req.Check = func(r *outbound.Response) error {
+		if r.StatusCode != http.StatusOK {
+			return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + fmt.Sprint(r.StatusCode), Message: "certificate download refused"}
 		}
-		key, err := ParsePublicKey(pemBytes)
-		if err != nil {
-			return fmt.Errorf("platform certificate %s: %w", d.SerialNo, err)
+		var answer struct {
+			Data []struct {
+				SerialNo           string   `json:"serial_no"`
+				EncryptCertificate Resource `json:"encrypt_certificate"`
+			} `json:"data"`
 		}
-		fresh[d.SerialNo] = key
+		if err := jsonUnmarshal(r.Body, &answer); err != nil {
+			return err
+		}
+		for _, d := range answer.Data {
+			pemBytes, err := Decrypt(c.APIv3Key, d.EncryptCertificate)
+			if err != nil {
+				return fmt.Errorf("platform certificate %s: %w", d.SerialNo, err)
+			}
+			key, err := ParsePublicKey(pemBytes)
+			if err != nil {
+				return fmt.Errorf("platform certificate %s: %w", d.SerialNo, err)
+			}
+			fresh[d.SerialNo] = key
+		}
+		if err := Verify(fresh, SignedFromHeader(r.Header), r.Body, client.Signer.now()); err != nil {
+			return fmt.Errorf("certificate download: %w", err)
+		}
+		return nil
 	}
-	if err := Verify(fresh, signed, raw, client.Signer.now()); err != nil {
-		return fmt.Errorf("certificate download: %w", err)
+	if _, err := h.Do(ctx, req); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -1,17 +1,13 @@
 package wxpayv3
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"time"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // The merchant API's production hosts: the main one, and the backup a
@@ -21,12 +17,14 @@ const (
 	BackupBaseURL  = "https://api2.mch.weixin.qq.com"
 )
 
-// MaxBodySize bounds every answer and notification read.
+// MaxBodySize bounds every notification read.
 const MaxBodySize = 1 << 20
 
 // Errors of the transport and of answers that are not the API's.
 var (
-	ErrTransport = errors.New("wxpayv3: request did not complete")
+	// ErrTransport is a request that got no complete answer; it is
+	// outbound.ErrTransport, so either name matches.
+	ErrTransport = outbound.ErrTransport
 	ErrMalformed = errors.New("wxpayv3: malformed answer")
 )
 
@@ -56,15 +54,11 @@ type Client struct {
 	Keys Keys
 	// PublicKeyID, in public-key mode, is sent as Wechatpay-Serial.
 	PublicKeyID string
-	BaseURL     string // "" means DefaultBaseURL
-	// FailoverURL, when set, receives the retries that follow a network
-	// failure or an HTTP 5xx (typically BackupBaseURL).
-	FailoverURL string
-	Transport   http.RoundTripper // nil means http.DefaultTransport; redirects are never followed
-
-	MaxAttempts    int           // 0 means 3
-	AttemptTimeout time.Duration // 0 means only the context's deadline
-	RetryWait      time.Duration // 0 means 50 ms, doubled per retry
+	// HTTP sends every request: timeout per attempt, retries of the same
+	// body after a network failure, an HTTP 5xx, SYSTEM_ERROR or
+	// FREQUENCY_LIMITED, failover to HTTP.FailoverURL (typically
+	// BackupBaseURL). HTTP.BaseURL "" means DefaultBaseURL.
+	HTTP outbound.Client
 }
 
 // refresher is a key set that can fetch keys it lacks (platform certificates).
@@ -84,61 +78,69 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 			return err
 		}
 	}
-	var last error
-	return retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
-		host := c.BaseURL
-		if host == "" {
-			host = DefaultBaseURL
+	req := c.request(method, pathQuery, payload)
+	req.Check = func(r *outbound.Response) error {
+		if r.StatusCode/100 != 2 {
+			return c.refusal(ctx, r)
 		}
-		var refusal *Error
-		if c.FailoverURL != "" && (errors.Is(last, ErrTransport) || errors.As(last, &refusal) && refusal.StatusCode >= 500) {
-			host = c.FailoverURL
+		if err := c.verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
+			return err
 		}
-		last = c.attempt(ctx, host, method, pathQuery, payload, out)
-		return last
-	}, func(err error) bool {
+		if out == nil || len(r.Body) == 0 {
+			return nil
+		}
+		return jsonUnmarshal(r.Body, out)
+	}
+	req.Retryable = func(err error) bool {
 		var refusal *Error
-		return errors.Is(err, ErrTransport) || errors.As(err, &refusal) && refusal.Retryable()
-	})
+		return errors.As(err, &refusal) && refusal.Retryable()
+	}
+	h := c.http()
+	_, err := h.Do(ctx, req)
+	return err
 }
 
-func (c *Client) attempt(ctx context.Context, host, method, pathQuery string, payload []byte, out any) error {
-	if deadline, ok := ctx.Deadline(); c.AttemptTimeout > 0 && (!ok || time.Until(deadline) > c.AttemptTimeout) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
-		defer cancel()
+// http is the client's HTTP path with its defaults.
+func (c *Client) http() outbound.Client {
+	h := c.HTTP
+	if h.BaseURL == "" {
+		h.BaseURL = DefaultBaseURL
 	}
-	status, signed, raw, err := c.send(ctx, host, method, pathQuery, payload)
-	if err != nil {
+	return h
+}
+
+// request is a request of the API, signed afresh on each attempt.
+func (c *Client) request(method, pathQuery string, payload []byte) *outbound.Request {
+	h := http.Header{"Accept": {"application/json"}, "User-Agent": {"wxpay-scf (Go)"}}
+	if payload != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	if c.PublicKeyID != "" {
+		h.Set("Wechatpay-Serial", c.PublicKeyID)
+	}
+	return &outbound.Request{Method: method, Path: pathQuery, Header: h, Body: payload, Prepare: func(r *http.Request) error {
+		auth, err := c.Signer.Authorization(method, pathQuery, payload)
+		r.Header.Set("Authorization", auth)
 		return err
+	}}
+}
+
+// refusal reads a non-2xx answer. A refusal can only stop a payment, never
+// make one, so an unsigned one is believed; a signed one must verify.
+func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
 	}
-	if status/100 != 2 {
-		var e struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
+	if json.Unmarshal(r.Body, &e) != nil || e.Code == "" {
+		return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + http.StatusText(r.StatusCode), Message: "no error body"}
+	}
+	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
+		if err := c.verify(ctx, signed, r.Body); err != nil {
+			return err
 		}
-		if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-			return &Error{StatusCode: status, Code: "HTTP_" + http.StatusText(status), Message: "no error body"}
-		}
-		// A refusal can only stop a payment, never make one, so an
-		// unsigned one is believed; a signed one must verify.
-		if signed.Signature != "" {
-			if err := c.verify(ctx, signed, raw); err != nil {
-				return err
-			}
-		}
-		return &Error{StatusCode: status, Code: e.Code, Message: e.Message}
 	}
-	if err := c.verify(ctx, signed, raw); err != nil {
-		return err
-	}
-	if out == nil || len(raw) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return nil
+	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message}
 }
 
 // verify checks an answer, fetching platform certificates once when the
@@ -152,56 +154,6 @@ func (c *Client) verify(ctx context.Context, signed Signed, raw []byte) error {
 		err = Verify(c.Keys, signed, raw, c.Signer.now())
 	}
 	return err
-}
-
-// send makes one HTTP exchange and returns the status, the signature
-// headers and the raw body.
-func (c *Client) send(ctx context.Context, host, method, pathQuery string, payload []byte) (int, Signed, []byte, error) {
-	auth, err := c.Signer.Authorization(method, pathQuery, payload)
-	if err != nil {
-		return 0, Signed{}, nil, err
-	}
-	var rd io.Reader
-	if payload != nil {
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, host+pathQuery, rd)
-	if err != nil {
-		return 0, Signed{}, nil, err
-	}
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "wxpay-scf (Go)")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.PublicKeyID != "" {
-		req.Header.Set("Wechatpay-Serial", c.PublicKeyID)
-	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, Signed{}, nil, fmt.Errorf("%w: %w", ErrTransport, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
-	if err != nil {
-		return 0, Signed{}, nil, fmt.Errorf("%w: %w", ErrTransport, err)
-	}
-	if len(raw) > MaxBodySize {
-		return 0, Signed{}, nil, fmt.Errorf("%w: answer over %d bytes", ErrMalformed, MaxBodySize)
-	}
-	if resp.StatusCode >= 500 {
-		return resp.StatusCode, Signed{}, nil, &Error{StatusCode: resp.StatusCode, Code: "HTTP_" + http.StatusText(resp.StatusCode)}
-	}
-	return resp.StatusCode, SignedFromHeader(resp.Header), raw, nil
 }
 
 // SignedFromHeader reads the Wechatpay-* signature headers.

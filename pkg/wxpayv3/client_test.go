@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
@@ -58,11 +59,9 @@ func newSetup(t *testing.T, certificates bool) setup {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
 	c := &wxpayv3.Client{
-		AppID:     appID,
-		Signer:    &wxpayv3.Signer{MchID: mchID, Serial: serial, Key: key, Rand: rand.Reader},
-		BaseURL:   srv.URL,
-		Transport: srv.Client().Transport,
-		RetryWait: time.Millisecond,
+		AppID:  appID,
+		Signer: &wxpayv3.Signer{MchID: mchID, Serial: serial, Key: key, Rand: rand.Reader},
+		HTTP:   outbound.Client{BaseURL: srv.URL, Transport: srv.Client().Transport, RetryWait: time.Millisecond},
 	}
 	if certificates {
 		c.Keys = &wxpayv3.Certificates{APIv3Key: []byte(apiV3Key)}
@@ -236,7 +235,7 @@ func TestFailover(t *testing.T) {
 	s := newSetup(t, false)
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
 	defer down.Close()
-	s.client.FailoverURL, s.client.BaseURL = s.client.BaseURL, down.URL
+	s.client.HTTP.FailoverURL, s.client.HTTP.BaseURL = s.client.HTTP.BaseURL, down.URL
 	if _, err := s.client.Prepay(context.Background(), order("20261126170000000040")); err != nil {
 		t.Fatalf("failover: %v", err)
 	}

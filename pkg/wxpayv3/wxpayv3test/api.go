@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -40,7 +40,7 @@ func fail(status int, code, msg string) reply {
 // fault, authenticate the request, and sign the answer.
 func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, wxpayv3.MaxBodySize+1))
+		body, _ := outbound.ReadBody(r.Body, r.ContentLength, wxpayv3.MaxBodySize)
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
 		var f Fault

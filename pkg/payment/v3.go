@@ -127,8 +127,15 @@ func (g V3) Notification(header func(string) string, body []byte) (*Notice, erro
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
 }
 
-// fromWxPayV3 classifies a failure of the merchant API v3.
+// fromWxPayV3 classifies a failure of the merchant API v3, keeping the
+// Request-ID of the answer it came from.
 func fromWxPayV3(err error) *Error {
+	e := classifyV3(err)
+	e.WeChatRequestID = wxpayv3.RequestID(err)
+	return e
+}
+
+func classifyV3(err error) *Error {
 	var r *wxpayv3.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

@@ -33,11 +33,44 @@ type Error struct {
 	StatusCode int
 	Code       string
 	Message    string
+	RequestID  string // the answer's Request-ID header, which WeChat's support asks for first
 }
 
-// Error gives WeChat's code and message.
+// Error gives WeChat's code, message and Request-ID.
 func (e *Error) Error() string {
-	return fmt.Sprintf("wxpayv3: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
+	return fmt.Sprintf("wxpayv3: HTTP %d %s: %s%s", e.StatusCode, e.Code, e.Message, requestIDSuffix(e.RequestID))
+}
+
+// answerError is an answer that failed verification or decoding, with the
+// answer's Request-ID.
+type answerError struct {
+	requestID string
+	err       error
+}
+
+func (e *answerError) Error() string { return e.err.Error() + requestIDSuffix(e.requestID) }
+func (e *answerError) Unwrap() error { return e.err }
+
+func requestIDSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (Request-ID " + id + ")"
+}
+
+// RequestID returns the Request-ID of the answer err was built from: a
+// refusal, or an answer that failed verification or decoding. It is ""
+// when err came from no answer (a timeout, say).
+func RequestID(err error) string {
+	var refusal *Error
+	if errors.As(err, &refusal) {
+		return refusal.RequestID
+	}
+	var a *answerError
+	if errors.As(err, &a) {
+		return a.requestID
+	}
+	return ""
 }
 
 // Retryable reports whether the same request may be sent again.
@@ -69,8 +102,15 @@ type refresher interface {
 // Do sends a signed request and decodes the verified answer into out (nil
 // for none). A 2xx answer must carry a valid signature; a refusal is an
 // *Error. In certificate mode an unknown serial triggers one certificate
-// download and a second verification.
+// download and a second verification. Every error built from an answer
+// carries its Request-ID (see RequestID).
 func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any) error {
+	return c.do(ctx, method, pathQuery, body, out, nil)
+}
+
+// do is Do with valid, when not nil, checking the decoded answer, so that
+// its refusal carries the answer's Request-ID too.
+func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any, valid func() error) error {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -83,13 +123,10 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 		if r.StatusCode/100 != 2 {
 			return c.refusal(ctx, r)
 		}
-		if err := c.verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
-			return err
+		if err := c.accept(ctx, r, out, valid); err != nil {
+			return &answerError{r.RequestID, err}
 		}
-		if out == nil || len(r.Body) == 0 {
-			return nil
-		}
-		return jsonUnmarshal(r.Body, out)
+		return nil
 	}
 	req.Retryable = func(err error) bool {
 		var refusal *Error
@@ -98,6 +135,22 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 	h := c.http()
 	_, err := h.Do(ctx, req)
 	return err
+}
+
+// accept verifies a 2xx answer, then decodes and checks it.
+func (c *Client) accept(ctx context.Context, r *outbound.Response, out any, valid func() error) error {
+	if err := c.verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
+		return err
+	}
+	if out != nil && len(r.Body) > 0 {
+		if err := jsonUnmarshal(r.Body, out); err != nil {
+			return err
+		}
+	}
+	if valid != nil {
+		return valid()
+	}
+	return nil
 }
 
 // http is the client's HTTP path with its defaults.
@@ -133,14 +186,14 @@ func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(r.Body, &e) != nil || e.Code == "" {
-		return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + http.StatusText(r.StatusCode), Message: "no error body"}
+		return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + http.StatusText(r.StatusCode), Message: "no error body", RequestID: r.RequestID}
 	}
 	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
 		if err := c.verify(ctx, signed, r.Body); err != nil {
-			return err
+			return &answerError{r.RequestID, err}
 		}
 	}
-	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message}
+	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message, RequestID: r.RequestID}
 }
 
 // verify checks an answer, fetching platform certificates once when the

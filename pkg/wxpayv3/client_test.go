@@ -243,3 +243,34 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("the backup received %d requests", n)
 	}
 }
+
+func TestErrorsKeepRequestID(t *testing.T) {
+	s := newSetup(t, false)
+	refusal := wxpayv3test.Fault{Kind: wxpayv3test.Refuse, Status: 400, Code: "PARAM_ERROR"}
+	http500 := wxpayv3test.Fault{Kind: wxpayv3test.HTTP500}
+	for _, c := range []struct {
+		name   string
+		faults []wxpayv3test.Fault
+		want   error
+	}{
+		{"refusal", []wxpayv3test.Fault{refusal}, nil},
+		{"5xx", []wxpayv3test.Fault{http500, http500, http500}, nil},
+		{"bad signature", []wxpayv3test.Fault{{Kind: wxpayv3test.BadSignature}}, wxpayv3.ErrInvalidSignature},
+		{"unknown serial", []wxpayv3test.Fault{{Kind: wxpayv3test.UnknownSerial}}, wxpayv3.ErrUnknownSerial},
+		{"probe", []wxpayv3test.Fault{{Kind: wxpayv3test.Probe}}, wxpayv3.ErrProbe},
+	} {
+		s.sim.Inject(c.faults...)
+		_, err := s.client.Prepay(context.Background(), order("20261126170000000050"))
+		id := s.sim.LastRequestID()
+		if err == nil || id == "" || wxpayv3.RequestID(err) != id || !strings.Contains(err.Error(), id) {
+			t.Errorf("%s: %v does not carry Request-ID %q", c.name, err, id)
+		}
+		var e *wxpayv3.Error
+		if c.want == nil && (!errors.As(err, &e) || e.RequestID != id) || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v", c.name, err)
+		}
+	}
+	if wxpayv3.RequestID(context.DeadlineExceeded) != "" {
+		t.Error("a timeout has no Request-ID")
+	}
+}

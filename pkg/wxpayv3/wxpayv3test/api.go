@@ -41,8 +41,12 @@ func fail(status int, code, msg string) reply {
 func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := outbound.ReadBody(r.Body, r.ContentLength, wxpayv3.MaxBodySize)
+		// Every answer, a failure too, carries the id WeChat's support asks for.
+		id := randomHex(32)
+		w.Header().Set("Request-ID", id)
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		s.lastRequestID = id
 		var f Fault
 		if len(s.faults) > 0 {
 			f, s.faults = s.faults[0], s.faults[1:]
@@ -120,7 +124,6 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 		raw, _ = json.Marshal(rep.body)
 		w.Header().Set("Content-Type", "application/json")
 	}
-	w.Header().Set("Request-ID", randomHex(32))
 	if fault != NoSignature {
 		now := s.now()
 		if fault == StaleTimestamp {

@@ -90,7 +90,9 @@ type Sim struct {
 	users    map[string]bool
 	faults   []Fault
 	requests []string // method and path of every request
-	closed   bool
+	// lastRequestID is the Request-ID of the last answer.
+	lastRequestID string
+	closed        bool
 }
 
 // New returns a simulator with a fresh signing key.
@@ -159,6 +161,13 @@ func (s *Sim) Requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.requests...)
+}
+
+// LastRequestID is the Request-ID header of the last answer.
+func (s *Sim) LastRequestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastRequestID
 }
 
 func (s *Sim) now() time.Time {

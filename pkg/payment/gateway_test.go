@@ -1,0 +1,71 @@
+package payment
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
+)
+
+const (
+	testAppID    = "wxd678efh567hg6787"
+	testMchID    = "1900000109"
+	testAPIv3Key = "TEST-apiv3-key-0123456789abcdefg" // 32 bytes, a test key
+	testOpenID   = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+)
+
+// newV3 is a v3 gateway in public-key mode talking to a simulator.
+func newV3(t *testing.T) (*wxpayv3test.Sim, V3) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := wxpayv3test.New(wxpayv3test.Config{
+		AppID: testAppID, MchID: testMchID, APIv3Key: []byte(testAPIv3Key), MerchantKey: &key.PublicKey, MerchantSerial: "SERIAL",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.AddUser(testOpenID)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(func() { sim.Close(); srv.Close() })
+	pub, err := wxpayv3.ParsePublicKey(sim.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &wxpayv3.Client{
+		AppID:       testAppID,
+		Signer:      &wxpayv3.Signer{MchID: testMchID, Serial: "SERIAL", Key: key, Rand: rand.Reader},
+		Keys:        wxpayv3.PublicKeys{wxpayv3test.PublicKeyID: pub},
+		PublicKeyID: wxpayv3test.PublicKeyID,
+		HTTP:        outbound.Client{BaseURL: srv.URL, RetryWait: time.Millisecond},
+	}
+	return sim, V3{Client: c, APIv3Key: []byte(testAPIv3Key)}
+}
+
+func prepayOrder(no string) PrepayOrder {
+	return PrepayOrder{OutTradeNo: no, Description: "会员充值", TotalFee: 180, OpenID: testOpenID, NotifyURL: "https://pay.example.com/notify"}
+}
+
+func TestV3ErrorsKeepRequestID(t *testing.T) {
+	sim, g := newV3(t)
+	for _, f := range []wxpayv3test.Fault{
+		{Kind: wxpayv3test.Refuse, Status: 400, Code: "PARAM_ERROR"},
+		{Kind: wxpayv3test.BadSignature},
+	} {
+		sim.Inject(f)
+		_, err := g.Prepay(context.Background(), prepayOrder("20261126170000000001"))
+		var e *Error
+		if !errors.As(err, &e) || e.WeChatRequestID == "" || e.WeChatRequestID != sim.LastRequestID() {
+			t.Errorf("%+v: %v", f, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"regexp"
 	"time"
 )
 
@@ -101,4 +102,17 @@ type RefundResult struct {
 	OutRefundNo string
 	RefundID    string
 	Succeeded   bool // false: closed or abnormal, the amount comes back to the refundable
+}
+
+// stableCode is the form of every error code clients see.
+var stableCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// weChatCode is WeChat's refusal code when it has the form of our own codes,
+// and fallback otherwise: whatever WeChat sends, a client only ever sees a
+// stable upper-case identifier as a code.
+func weChatCode(code, fallback string) string {
+	if stableCode.MatchString(code) {
+		return code
+	}
+	return fallback
 }

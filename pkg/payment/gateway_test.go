@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
@@ -66,6 +67,37 @@ func TestV3ErrorsKeepRequestID(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.WeChatRequestID == "" || e.WeChatRequestID != sim.LastRequestID() {
 			t.Errorf("%+v: %v", f, err)
+		}
+	}
+}
+
+// Codes reach clients, so only stable upper-case identifiers may be codes,
+// whatever WeChat sends.
+func TestCodesAreStableIdentifiers(t *testing.T) {
+	refusedV2 := func(code string) error {
+		return &wxpay.Error{ReturnCode: "SUCCESS", ResultCode: "FAIL", ErrCode: code, ErrCodeDes: "…"}
+	}
+	for _, c := range []struct {
+		name string
+		got  *Error
+		code string
+		kind Kind
+	}{
+		{"v2 conflict", fromWxPay(refusedV2("ORDERPAID")), "ORDERPAID", Conflict},
+		{"v2 other refusal", fromWxPay(refusedV2("NOTENOUGH")), "NOTENOUGH", Upstream},
+		{"v2 lower case", fromWxPay(refusedV2("invalid_request")), "WXPAY_FAIL", Upstream},
+		{"v2 spaces", fromWxPay(refusedV2("HTTP_Bad Request")), "WXPAY_FAIL", Upstream},
+		{"v2 no err_code", fromWxPay(refusedV2("")), "WXPAY_FAIL", Upstream},
+		{"v2 return_code FAIL", fromWxPay(&wxpay.Error{ReturnCode: "FAIL", ReturnMsg: "签名错误"}), "WXPAY_FAIL", Upstream},
+		{"v3 conflict", fromWxPayV3(&wxpayv3.Error{StatusCode: 403, Code: "ORDERPAID"}), "ORDERPAID", Conflict},
+		{"v3 bare 4xx", fromWxPayV3(&wxpayv3.Error{StatusCode: 400, Message: "no error body"}), "WXPAY_HTTP_ERROR", Upstream},
+		{"v3 bare 5xx", fromWxPayV3(&wxpayv3.Error{StatusCode: 502}), "WXPAY_HTTP_ERROR", Upstream},
+		{"v3 digits first", fromWxPayV3(&wxpayv3.Error{StatusCode: 400, Code: "400_BAD"}), "WXPAY_FAIL", Upstream},
+		{"v3 punctuation", fromWxPayV3(&wxpayv3.Error{StatusCode: 400, Code: "PARAM-ERROR"}), "WXPAY_FAIL", Upstream},
+		{"v3 unicode", fromWxPayV3(&wxpayv3.Error{StatusCode: 400, Code: "参数错误"}), "WXPAY_FAIL", Upstream},
+	} {
+		if c.got.Code != c.code || c.got.Kind != c.kind {
+			t.Errorf("%s: %s (kind %d), want %s (kind %d)", c.name, c.got.Code, c.got.Kind, c.code, c.kind)
 		}
 	}
 }

@@ -130,11 +130,7 @@ func fromWxPay(err error) *Error {
 	case errors.As(err, &r) && r.ReturnCode != "SUCCESS":
 		return refusal("WXPAY_FAIL", "WeChat Pay refused the request: "+r.ReturnMsg, false, err)
 	case errors.As(err, &r):
-		code := r.ErrCode
-		if code == "" {
-			code = "WXPAY_FAIL"
-		}
-		return refusal(code, "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
+		return refusal(weChatCode(r.ErrCode, "WXPAY_FAIL"), "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
 	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
 	case errors.As(err, &status):

@@ -140,10 +140,11 @@ func classifyV3(err error) *Error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
-	case errors.As(err, &r) && r.StatusCode >= 500:
+	case errors.As(err, &r) && (r.StatusCode >= 500 || r.Code == ""):
+		// A bare status may come from anything on the way: not a refusal.
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: fmt.Sprintf("WeChat Pay answered HTTP %d", r.StatusCode), Err: err}
 	case errors.As(err, &r):
-		return refusal(r.Code, "WeChat Pay refused: "+r.Message, r.Retryable(), err)
+		return refusal(weChatCode(r.Code, "WXPAY_FAIL"), "WeChat Pay refused: "+r.Message, r.Retryable(), err)
 	case errors.Is(err, wxpayv3.ErrInvalidSignature), errors.Is(err, wxpayv3.ErrMissingSignature),
 		errors.Is(err, wxpayv3.ErrStaleTimestamp), errors.Is(err, wxpayv3.ErrUnknownSerial):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}

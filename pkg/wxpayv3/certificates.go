@@ -42,7 +42,7 @@ func (c *Certificates) Refresh(ctx context.Context, client *Client) error {
 	fresh := PublicKeys{}
 	req.Check = func(r *outbound.Response) error {
 		if r.StatusCode != http.StatusOK {
-			return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + fmt.Sprint(r.StatusCode), Message: "certificate download refused"}
+			return &Error{StatusCode: r.StatusCode, Message: "certificate download refused", RequestID: r.RequestID}
 		}
 		var answer struct {
 			Data []struct {

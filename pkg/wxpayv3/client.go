@@ -31,14 +31,18 @@ var (
 // Error is a refusal by WeChat Pay: a non-2xx answer with its code.
 type Error struct {
 	StatusCode int
-	Code       string
+	Code       string // WeChat's code; "" for an answer without one (a bare 4xx or 5xx)
 	Message    string
 	RequestID  string // the answer's Request-ID header, which WeChat's support asks for first
 }
 
 // Error gives WeChat's code, message and Request-ID.
 func (e *Error) Error() string {
-	return fmt.Sprintf("wxpayv3: HTTP %d %s: %s%s", e.StatusCode, e.Code, e.Message, requestIDSuffix(e.RequestID))
+	code := ""
+	if e.Code != "" {
+		code = " " + e.Code
+	}
+	return fmt.Sprintf("wxpayv3: HTTP %d%s: %s%s", e.StatusCode, code, e.Message, requestIDSuffix(e.RequestID))
 }
 
 // answerError is an answer that failed verification or decoding, with the
@@ -186,7 +190,7 @@ func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(r.Body, &e) != nil || e.Code == "" {
-		return &Error{StatusCode: r.StatusCode, Code: "HTTP_" + http.StatusText(r.StatusCode), Message: "no error body", RequestID: r.RequestID}
+		return &Error{StatusCode: r.StatusCode, Message: "no error body", RequestID: r.RequestID}
 	}
 	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
 		if err := c.verify(ctx, signed, r.Body); err != nil {

@@ -274,3 +274,22 @@ func TestErrorsKeepRequestID(t *testing.T) {
 		t.Error("a timeout has no Request-ID")
 	}
 }
+
+// A refusal without WeChat's JSON body (from a proxy, say) has no code: no
+// words of net/http may pose as one.
+func TestBareRefusalHasNoCode(t *testing.T) {
+	s := newSetup(t, false)
+	for _, status := range []int{400, 404, 502} {
+		bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Request-ID", "bare-1")
+			w.WriteHeader(status)
+		}))
+		s.client.HTTP.BaseURL = bare.URL
+		_, err := s.client.Prepay(context.Background(), order("20261126170000000060"))
+		bare.Close()
+		var e *wxpayv3.Error
+		if !errors.As(err, &e) || e.StatusCode != status || e.Code != "" || e.RequestID != "bare-1" || strings.Contains(err.Error(), http.StatusText(status)) {
+			t.Errorf("%d: %v", status, err)
+		}
+	}
+}

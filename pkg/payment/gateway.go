@@ -29,7 +29,9 @@ type Gateway interface {
 	Refund(ctx context.Context, r RefundOrder) error
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
-	Notification(header func(string) string, body []byte) (*Notice, error)
+	// Verification may download WeChat Pay's platform certificates (v3),
+	// within ctx.
+	Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
 }
 
 // Conditions of WeChat Pay's refusals, for errors.Is.

@@ -43,13 +43,13 @@ func newV3(t *testing.T) (*wxpayv3test.Sim, V3) {
 		t.Fatal(err)
 	}
 	c := &wxpayv3.Client{
-		AppID:       testAppID,
-		Signer:      &wxpayv3.Signer{MchID: testMchID, Serial: "SERIAL", Key: key, Rand: rand.Reader},
-		Keys:        wxpayv3.PublicKeys{wxpayv3test.PublicKeyID: pub},
-		PublicKeyID: wxpayv3test.PublicKeyID,
-		HTTP:        outbound.Client{BaseURL: srv.URL, RetryWait: time.Millisecond},
+		AppID:    testAppID,
+		Signer:   &wxpayv3.Signer{MchID: testMchID, Serial: "SERIAL", Key: key, Rand: rand.Reader},
+		APIv3Key: []byte(testAPIv3Key),
+		HTTP:     outbound.Client{BaseURL: srv.URL, RetryWait: time.Millisecond},
 	}
-	return sim, V3{Client: c, APIv3Key: []byte(testAPIv3Key)}
+	c.Verifier = &wxpayv3.Verifier{PublicKeyID: wxpayv3test.PublicKeyID, PublicKey: pub, Download: c.DownloadCertificates}
+	return sim, V3{Client: c}
 }
 
 func prepayOrder(no string) PrepayOrder {

@@ -78,7 +78,7 @@ func (g V2) Refund(ctx context.Context, r RefundOrder) error {
 }
 
 // Notification reads a v2 payment or refund notification.
-func (g V2) Notification(_ func(string) string, body []byte) (*Notice, error) {
+func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) (*Notice, error) {
 	p, err := wxpay.DecodeXML(body)
 	if err != nil {
 		return nil, err

@@ -13,10 +13,10 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
 
-// V3 is the Gateway over the merchant API v3.
+// V3 is the Gateway over the merchant API v3. Its client's APIv3Key
+// decrypts notifications and its Verifier verifies them.
 type V3 struct {
-	Client   *wxpayv3.Client
-	APIv3Key []byte // decrypts notifications
+	Client *wxpayv3.Client
 }
 
 func (g V3) now() time.Time {
@@ -87,14 +87,15 @@ func (g V3) Refund(ctx context.Context, r RefundOrder) error {
 	return nil
 }
 
-// Notification verifies the signature over the raw body first, then
-// decrypts and checks the resource.
-func (g V3) Notification(header func(string) string, body []byte) (*Notice, error) {
+// Notification verifies the signature over the raw body first (which may
+// download the platform certificates), then decrypts and checks the
+// resource.
+func (g V3) Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error) {
 	signed := wxpayv3.Signed{
 		Timestamp: header("wechatpay-timestamp"), Nonce: header("wechatpay-nonce"),
 		Signature: header("wechatpay-signature"), Serial: header("wechatpay-serial"),
 	}
-	n, err := wxpayv3.ParseNotification(g.Client.Keys, g.APIv3Key, signed, body, g.now())
+	n, err := wxpayv3.ParseNotification(ctx, g.Client.Verifier, g.Client.APIv3Key, signed, body)
 	if err != nil {
 		return nil, err
 	}

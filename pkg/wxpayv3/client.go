@@ -86,11 +86,13 @@ func (e *Error) Retryable() bool {
 type Client struct {
 	AppID  string
 	Signer *Signer
-	// Keys verify every answer. In public-key mode they are the WeChat Pay
-	// public key under its id; in certificate mode, a *Certificates.
-	Keys Keys
-	// PublicKeyID, in public-key mode, is sent as Wechatpay-Serial.
-	PublicKeyID string
+	// Verifier checks every answer (required). Its PublicKeyID, when set,
+	// is sent as Wechatpay-Serial; its Download is typically the client's
+	// own DownloadCertificates.
+	Verifier *Verifier
+	// APIv3Key decrypts the platform certificates DownloadCertificates
+	// fetches; never logged.
+	APIv3Key []byte
 	// HTTP sends every request: timeout per attempt, retries of the same
 	// body after a network failure, an HTTP 5xx, SYSTEM_ERROR or
 	// FREQUENCY_LIMITED, failover to HTTP.FailoverURL (typically
@@ -98,16 +100,11 @@ type Client struct {
 	HTTP outbound.Client
 }
 
-// refresher is a key set that can fetch keys it lacks (platform certificates).
-type refresher interface {
-	Refresh(ctx context.Context, c *Client) error
-}
-
 // Do sends a signed request and decodes the verified answer into out (nil
-// for none). A 2xx answer must carry a valid signature; a refusal is an
-// *Error. In certificate mode an unknown serial triggers one certificate
-// download and a second verification. Every error built from an answer
-// carries its Request-ID (see RequestID).
+// for none). A 2xx answer must carry a valid signature (an unknown serial
+// may make the Verifier download the platform certificates); a refusal is
+// an *Error. Every error built from an answer carries its Request-ID (see
+// RequestID).
 func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any) error {
 	return c.do(ctx, method, pathQuery, body, out, nil)
 }
@@ -143,7 +140,7 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any
 
 // accept verifies a 2xx answer, then decodes and checks it.
 func (c *Client) accept(ctx context.Context, r *outbound.Response, out any, valid func() error) error {
-	if err := c.verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
+	if err := c.Verifier.Verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
 		return err
 	}
 	if out != nil && len(r.Body) > 0 {
@@ -172,8 +169,8 @@ func (c *Client) request(method, pathQuery string, payload []byte) *outbound.Req
 	if payload != nil {
 		h.Set("Content-Type", "application/json")
 	}
-	if c.PublicKeyID != "" {
-		h.Set("Wechatpay-Serial", c.PublicKeyID)
+	if c.Verifier.PublicKeyID != "" {
+		h.Set("Wechatpay-Serial", c.Verifier.PublicKeyID)
 	}
 	return &outbound.Request{Method: method, Path: pathQuery, Header: h, Body: payload, Prepare: func(r *http.Request) error {
 		auth, err := c.Signer.Authorization(method, pathQuery, payload)
@@ -193,24 +190,11 @@ func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
 		return &Error{StatusCode: r.StatusCode, Message: "no error body", RequestID: r.RequestID}
 	}
 	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
-		if err := c.verify(ctx, signed, r.Body); err != nil {
+		if err := c.Verifier.Verify(ctx, signed, r.Body); err != nil {
 			return &answerError{r.RequestID, err}
 		}
 	}
 	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message, RequestID: r.RequestID}
-}
-
-// verify checks an answer, fetching platform certificates once when the
-// serial is unknown and the key set can refresh.
-func (c *Client) verify(ctx context.Context, signed Signed, raw []byte) error {
-	err := Verify(c.Keys, signed, raw, c.Signer.now())
-	if r, ok := c.Keys.(refresher); ok && errors.Is(err, ErrUnknownSerial) {
-		if rerr := r.Refresh(ctx, c); rerr != nil {
-			return fmt.Errorf("%w (refreshing certificates: %v)", err, rerr)
-		}
-		err = Verify(c.Keys, signed, raw, c.Signer.now())
-	}
-	return err
 }
 
 // SignedFromHeader reads the Wechatpay-* signature headers.

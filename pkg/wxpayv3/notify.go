@@ -1,9 +1,9 @@
 package wxpayv3
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 )
 
 // Notification is a verified, decrypted v3 notification.
@@ -35,14 +35,15 @@ func jsonUnmarshal(raw []byte, v any) error {
 
 // ParseNotification verifies a notification over its raw body first, then
 // decrypts its resource with the APIv3 key. Nothing in it is read before
-// the signature verifies.
+// the signature verifies. Verification may download the platform
+// certificates (see Verifier), hence the context.
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791861
-func ParseNotification(keys Keys, apiV3Key []byte, signed Signed, body []byte, now time.Time) (*Notification, error) {
+func ParseNotification(ctx context.Context, v *Verifier, apiV3Key []byte, signed Signed, body []byte) (*Notification, error) {
 	if len(body) > MaxBodySize {
 		return nil, fmt.Errorf("%w: notification over %d bytes", ErrMalformed, MaxBodySize)
 	}
-	if err := Verify(keys, signed, body, now); err != nil {
+	if err := v.Verify(ctx, signed, body); err != nil {
 		return nil, err
 	}
 	var n struct {

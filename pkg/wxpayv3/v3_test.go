@@ -2,6 +2,7 @@ package wxpayv3
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -234,4 +236,139 @@ func TestParseKeys(t *testing.T) {
 	if _, err := ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub})); !errors.Is(err, ErrKey) {
 		t.Fatalf("EC public key: %v", err)
 	}
+}
+
+func TestVerifierDownloads(t *testing.T) {
+	a, b := testKey(t), mustKey(t)
+	keyOf := map[string]*rsa.PrivateKey{"A": a, "B": b, "PUB": b} // any other serial is forged, signed by a
+	certs := func(serials ...string) PublicKeys {
+		k := PublicKeys{}
+		for _, s := range serials {
+			k[s] = &keyOf[s].PublicKey
+		}
+		return k
+	}
+	errDown := errors.New("HTTP 500")
+	type step struct {
+		at        time.Duration // since the start
+		serial    string
+		want      error
+		downloads int // in all, after the step
+	}
+	cases := []struct {
+		name  string
+		pub   bool                            // the WeChat Pay public key is configured, as PUB
+		serve func(n int) (PublicKeys, error) // the nth download, from 1
+		steps []step
+	}{
+		{"a failed first download heals a minute later", false,
+			func(n int) (PublicKeys, error) {
+				if n == 1 {
+					return nil, errDown
+				}
+				return certs("A"), nil
+			},
+			[]step{{0, "A", ErrUnknownSerial, 1}, {30 * time.Second, "A", ErrUnknownSerial, 1}, {61 * time.Second, "A", nil, 2}, {62 * time.Second, "A", nil, 2}}},
+		{"a rotation heals", false,
+			func(n int) (PublicKeys, error) {
+				if n == 1 {
+					return certs("A"), nil
+				}
+				return certs("A", "B"), nil
+			},
+			[]step{{0, "A", nil, 1}, {10 * time.Second, "B", ErrUnknownSerial, 1}, {11 * time.Second, "A", nil, 1}, {70 * time.Second, "B", nil, 2}, {71 * time.Second, "A", nil, 2}}},
+		{"forged serials download once a minute", false,
+			func(int) (PublicKeys, error) { return certs("A"), nil },
+			[]step{{0, "X1", ErrUnknownSerial, 1}, {time.Second, "X2", ErrUnknownSerial, 1}, {59 * time.Second, "X3", ErrUnknownSerial, 1},
+				{60 * time.Second, "X4", ErrUnknownSerial, 2}, {61 * time.Second, "A", nil, 2}}},
+		{"mixed mode verifies both kinds", true,
+			func(int) (PublicKeys, error) { return certs("A"), nil },
+			[]step{{0, "PUB", nil, 0}, {0, "A", nil, 1}, {time.Second, "PUB", nil, 1}, {2 * time.Second, "X", ErrUnknownSerial, 1}}},
+		{"a public key without certificates", true,
+			func(int) (PublicKeys, error) { return nil, errDown },
+			[]step{{0, "PUB", nil, 0}, {0, "X", ErrUnknownSerial, 1}, {30 * time.Second, "X", ErrUnknownSerial, 1}, {31 * time.Second, "PUB", nil, 1}}},
+	}
+	start := time.Unix(1790000000, 0)
+	body := []byte(`{"id":"EV-1"}`)
+	for _, c := range cases {
+		now, downloads := start, 0
+		v := &Verifier{Now: func() time.Time { return now }, Download: func(context.Context) (PublicKeys, error) {
+			downloads++
+			return c.serve(downloads)
+		}}
+		if c.pub {
+			v.PublicKeyID, v.PublicKey = "PUB", &keyOf["PUB"].PublicKey
+		}
+		for i, s := range c.steps {
+			now = start.Add(s.at)
+			key := keyOf[s.serial]
+			if key == nil {
+				key = a
+			}
+			err := v.Verify(context.Background(), signedNow(t, key, s.serial, now, body), body)
+			if !errors.Is(err, s.want) || (s.want == nil) != (err == nil) || downloads != s.downloads {
+				t.Errorf("%s, step %d: %v after %d downloads", c.name, i, err, downloads)
+			}
+		}
+	}
+}
+
+// Stale and probing messages never cost a download, and a flood of forged
+// serials at once costs one.
+func TestVerifierDownloadLimit(t *testing.T) {
+	key := testKey(t)
+	now := time.Unix(1790000000, 0)
+	var mu sync.Mutex
+	downloads := 0
+	v := &Verifier{Now: func() time.Time { return now }, Download: func(context.Context) (PublicKeys, error) {
+		mu.Lock()
+		downloads++
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // the others arrive meanwhile
+		return PublicKeys{"A": &key.PublicKey}, nil
+	}}
+	body := []byte(`{}`)
+	stale := signedNow(t, key, "X", now.Add(-6*time.Minute), body)
+	probe := signedNow(t, key, "X", now, body)
+	probe.Signature = "WECHATPAY/SIGNTEST/" + probe.Signature
+	if err := v.Verify(context.Background(), stale, body); !errors.Is(err, ErrStaleTimestamp) {
+		t.Fatal(err)
+	}
+	if err := v.Verify(context.Background(), probe, body); !errors.Is(err, ErrProbe) || downloads != 0 {
+		t.Fatalf("%v after %d downloads", err, downloads)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			forged := signedNow(t, key, "FORGED"+strconv.Itoa(i), now, body)
+			if err := v.Verify(context.Background(), forged, body); !errors.Is(err, ErrUnknownSerial) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if downloads != 1 {
+		t.Fatalf("%d downloads", downloads)
+	}
+}
+
+func mustKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signedNow signs body at now with key, naming serial.
+func signedNow(t testing.TB, key *rsa.PrivateKey, serial string, now time.Time, body []byte) Signed {
+	s := Signed{Timestamp: strconv.FormatInt(now.Unix(), 10), Nonce: "N" + strconv.FormatInt(now.UnixNano(), 36), Serial: serial}
+	var err error
+	if s.Signature, err = sign(key, s.Timestamp+"\n"+s.Nonce+"\n"+string(body)+"\n"); err != nil {
+		t.Error(err)
+	}
+	return s
 }

@@ -134,11 +134,10 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 		if fault == BadSignature {
 			signed += " "
 		}
-		sig := s.sign(ts + "\n" + nonce + "\n" + signed + "\n")
+		sig, serial := s.sign(ts + "\n" + nonce + "\n" + signed + "\n")
 		if fault == Probe {
 			sig = "WECHATPAY/SIGNTEST/" + sig
 		}
-		serial := s.serial
 		if fault == UnknownSerial {
 			serial = "PUB_KEY_ID_UNKNOWN"
 		}
@@ -151,10 +150,13 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 	w.Write(raw)
 }
 
-func (s *Sim) sign(msg string) string {
+// sign signs msg with the key in use and returns the signature and the
+// serial it names.
+func (s *Sim) sign(msg string) (signature, serial string) {
+	k := s.signing.Load()
 	sum := sha256.Sum256([]byte(msg))
-	sig, _ := rsa.SignPKCS1v15(nil, s.key, crypto.SHA256, sum[:])
-	return base64.StdEncoding.EncodeToString(sig)
+	sig, _ := rsa.SignPKCS1v15(nil, k.key, crypto.SHA256, sum[:])
+	return base64.StdEncoding.EncodeToString(sig), k.serial
 }
 
 func (s *Sim) prepay(_ *http.Request, body []byte) reply {
@@ -345,13 +347,18 @@ func (s *Sim) queryRefund(r *http.Request, _ []byte) reply {
 }
 
 func (s *Sim) certificates(_ *http.Request, _ []byte) reply {
-	if s.certPEM == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.certs) == 0 {
 		return fail(404, "RESOURCE_NOT_EXISTS", "商户已切换为微信支付公钥模式，无平台证书")
 	}
-	nonce := randomHex(12)
-	res, _ := wxpayv3.Encrypt(s.cfg.APIv3Key, nonce, "certificate", s.certPEM)
-	return reply{200, map[string]any{"data": []map[string]any{{
-		"serial_no": s.serial, "effective_time": s.now().Add(-time.Hour).Format(time.RFC3339),
-		"expire_time": s.now().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
-	}}}}
+	var data []map[string]any
+	for _, c := range s.certs {
+		res, _ := wxpayv3.Encrypt(s.cfg.APIv3Key, randomHex(12), "certificate", c.pem)
+		data = append(data, map[string]any{
+			"serial_no": c.serial, "effective_time": s.now().Add(-time.Hour).Format(time.RFC3339),
+			"expire_time": s.now().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
+		})
+	}
+	return reply{200, map[string]any{"data": data}}
 }

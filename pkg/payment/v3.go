@@ -102,17 +102,14 @@ func (g V3) Notification(ctx context.Context, header func(string) string, body [
 	fields, _ := json.Marshal(map[string]any{"id": n.ID, "event_type": n.EventType, "resource": json.RawMessage(n.Plaintext)})
 	switch {
 	case n.EventType == "TRANSACTION.SUCCESS":
-		var t wxpayv3.Transaction
-		if err := json.Unmarshal(n.Plaintext, &t); err != nil {
-			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		t, err := n.Transaction()
+		if err != nil {
+			return nil, err
 		}
 		if t.AppID != g.Client.AppID || t.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("appid or mchid is not this merchant's")
 		}
-		if t.TradeState != "SUCCESS" || t.OutTradeNo == "" {
-			return nil, fmt.Errorf("%w: a payment notification without a payment", wxpayv3.ErrMalformed)
-		}
-		return &Notice{Kind: "payment", Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(&t)}, nil
+		return &Notice{Kind: "payment", Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(t)}, nil
 	case strings.HasPrefix(n.EventType, "REFUND."):
 		var r wxpayv3.RefundNotice
 		if err := json.Unmarshal(n.Plaintext, &r); err != nil {

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// MaxAmount is the largest amount the API carries (an int32), in fen.
+const MaxAmount = 1<<31 - 1
+
 // Amount is an order's amount in fen.
 type Amount struct {
 	Total    int64  `json:"total"`
@@ -76,10 +79,24 @@ type Transaction struct {
 	TradeState    string `json:"trade_state"`
 	Attach        string `json:"attach"`
 	SuccessTime   string `json:"success_time"`
-	Amount        Amount `json:"amount"`
+	Amount        Amount `json:"amount"` // Total is 0 when an unpaid order's answer leaves it out
 	Payer         struct {
 		OpenID string `json:"openid"`
 	} `json:"payer"`
+}
+
+// check applies what every report of an order must satisfy, its amount
+// checked as strictly as one from anyone: 1 to MaxAmount fen, or 0 (left
+// out) only while the order is unpaid.
+func (t *Transaction) check() error {
+	paid := t.TradeState == "SUCCESS" || t.TradeState == "REFUND"
+	switch {
+	case t.OutTradeNo == "" || t.TradeState == "":
+		return fmt.Errorf("%w: out_trade_no or trade_state missing", ErrMalformed)
+	case t.Amount.Total < 0 || t.Amount.Total > MaxAmount || paid && t.Amount.Total == 0:
+		return fmt.Errorf("%w: amount.total %d", ErrMalformed, t.Amount.Total)
+	}
+	return nil
 }
 
 // PaidAt is SuccessTime parsed, or zero.
@@ -96,10 +113,10 @@ func (c *Client) QueryOrder(ctx context.Context, outTradeNo string) (*Transactio
 	var t Transaction
 	path := "/v3/pay/transactions/out-trade-no/" + url.PathEscape(outTradeNo) + "?mchid=" + url.QueryEscape(c.Signer.MchID)
 	err := c.do(ctx, "GET", path, nil, &t, func() error {
-		if t.OutTradeNo != outTradeNo || t.TradeState == "" || t.MchID != c.Signer.MchID {
+		if t.OutTradeNo != outTradeNo || t.MchID != c.Signer.MchID {
 			return fmt.Errorf("%w: the answer is about another order", ErrMalformed)
 		}
-		return nil
+		return t.check()
 	})
 	if err != nil {
 		return nil, err

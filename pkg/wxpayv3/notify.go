@@ -13,6 +13,22 @@ type Notification struct {
 	Plaintext []byte // the decrypted resource (a Transaction or a RefundNotice as JSON)
 }
 
+// Transaction reads the resource of a TRANSACTION.SUCCESS notification,
+// checked as a query answer is: a payment, with its amount.
+func (n *Notification) Transaction() (*Transaction, error) {
+	var t Transaction
+	if err := jsonUnmarshal(n.Plaintext, &t); err != nil {
+		return nil, err
+	}
+	if n.EventType != "TRANSACTION.SUCCESS" || t.TradeState != "SUCCESS" {
+		return nil, fmt.Errorf("%w: a payment notification without a payment", ErrMalformed)
+	}
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // RefundNotice is the decrypted resource of a refund notification.
 type RefundNotice struct {
 	MchID        string `json:"mchid"`

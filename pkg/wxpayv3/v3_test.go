@@ -14,12 +14,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 type vectors struct {
@@ -371,4 +375,58 @@ func signedNow(t testing.TB, key *rsa.PrivateKey, serial string, now time.Time, 
 		t.Error(err)
 	}
 	return s
+}
+
+// An authentic notification or query answer is still refused when its
+// amount is not one WeChat Pay could have taken.
+func TestAmountsFromWeChatAreChecked(t *testing.T) {
+	key := testKey(t)
+	cases := []struct {
+		state, total string // total "" leaves the amount out
+		ok           bool
+	}{
+		{"SUCCESS", "180", true},
+		{"SUCCESS", "2147483647", true},
+		{"SUCCESS", "0", false},
+		{"SUCCESS", "-5", false},
+		{"SUCCESS", "2147483648", false},
+		{"SUCCESS", "", false},
+		{"REFUND", "", false},
+		{"NOTPAY", "", true}, // an unpaid order's answer may leave it out
+		{"NOTPAY", "180", true},
+		{"NOTPAY", "-1", false},
+	}
+	for _, c := range cases {
+		amount := ""
+		if c.total != "" {
+			amount = `,"amount":{"total":` + c.total + `,"currency":"CNY"}`
+		}
+		tx := []byte(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","out_trade_no":"20261126170000000001","trade_state":"` + c.state + `"` + amount + `}`)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			s := signedNow(t, key, "PUB", time.Now(), tx)
+			w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
+			w.Header().Set("Wechatpay-Nonce", s.Nonce)
+			w.Header().Set("Wechatpay-Signature", s.Signature)
+			w.Header().Set("Wechatpay-Serial", s.Serial)
+			w.Write(tx)
+		}))
+		client := &Client{
+			AppID:    "wxd678efh567hg6787",
+			Signer:   &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader},
+			Verifier: &Verifier{PublicKeyID: "PUB", PublicKey: &key.PublicKey},
+			HTTP:     outbound.Client{BaseURL: srv.URL},
+		}
+		_, err := client.QueryOrder(context.Background(), "20261126170000000001")
+		srv.Close()
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("query, %s %q: %v", c.state, c.total, err)
+		}
+		if c.state != "SUCCESS" {
+			continue
+		}
+		n := &Notification{EventType: "TRANSACTION.SUCCESS", Plaintext: tx}
+		if _, err := n.Transaction(); c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("notification, %q: %v", c.total, err)
+		}
+	}
 }

@@ -280,3 +280,23 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("without failover: %v", err)
 	}
 }
+
+func TestValidOutRefundNo(t *testing.T) {
+	for s, want := range map[string]bool{
+		"R-1":                                  true,
+		"1":                                    true,
+		"0f8fad5b-d9cb-469f-a165-70867728950e": true, // a UUID
+		"a_b-c|d*e@f":                          true,
+		strings.Repeat("9", 64):                true,
+		"":                                     false,
+		strings.Repeat("9", 65):                false,
+		"R 1":                                  false,
+		"R/1":                                  false,
+		"R.1":                                  false,
+		"退款1":                                  false,
+	} {
+		if got := wxpay.ValidOutRefundNo(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}

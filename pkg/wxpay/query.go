@@ -112,7 +112,7 @@ func (c *Client) Refund(ctx context.Context, r *RefundRequest) (*RefundResponse,
 	switch {
 	case !ValidOutTradeNo(r.OutTradeNo):
 		return nil, fmt.Errorf("%w: out_trade_no", ErrInvalidField)
-	case !validRefundNo(r.OutRefundNo):
+	case !ValidOutRefundNo(r.OutRefundNo):
 		return nil, fmt.Errorf("%w: out_refund_no", ErrInvalidField)
 	case r.RefundFee < 1 || r.RefundFee > r.TotalFee || r.TotalFee > MaxTotalFee:
 		return nil, fmt.Errorf("%w: refund_fee", ErrInvalidField)
@@ -142,8 +142,12 @@ func (c *Client) Refund(ctx context.Context, r *RefundRequest) (*RefundResponse,
 	return &RefundResponse{RefundID: answer["refund_id"], RefundFee: fee}, nil
 }
 
-// validRefundNo: out_refund_no is 1–64 characters of 0-9 A-Z a-z _ - | * @.
-func validRefundNo(s string) bool {
+// ValidOutRefundNo reports whether s is a legal out_refund_no, whose rule
+// is not out_trade_no's: 1 to 64 characters of 0-9 A-Z a-z _ - | * @ (a
+// 36-character UUID is one).
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_4
+func ValidOutRefundNo(s string) bool {
 	if len(s) < 1 || len(s) > 64 {
 		return false
 	}

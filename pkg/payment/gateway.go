@@ -5,6 +5,8 @@ import (
 	"errors"
 	"regexp"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // Gateway is WeChat Pay as the use cases need it, on API v2 (V2) or v3
@@ -88,7 +90,7 @@ type RefundOrder struct {
 
 // Notice is a verified notification.
 type Notice struct {
-	Kind   string // "payment" or "refund"
+	Kind   trade.NotificationKind
 	Fields string // what was received and verified, as JSON, for the record
 	// A payment: Payment is nil when the notification reports a failed
 	// payment (v2 result_code FAIL); OutTradeNo is set either way.
@@ -103,7 +105,10 @@ type RefundResult struct {
 	OutTradeNo  string
 	OutRefundNo string
 	RefundID    string
-	Succeeded   bool // false: closed or abnormal, the amount comes back to the refundable
+	// State is SUCCESS, CLOSED (the money never left: the amount is
+	// refundable again) or ABNORMAL (the payout failed and the merchant
+	// finishes it by hand: the amount stays reserved).
+	State trade.RefundState
 }
 
 // stableCode is the form of every error code clients see.

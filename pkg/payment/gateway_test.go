@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
@@ -98,6 +99,56 @@ func TestCodesAreStableIdentifiers(t *testing.T) {
 	} {
 		if c.got.Code != c.code || c.got.Kind != c.kind {
 			t.Errorf("%s: %s (kind %d), want %s (kind %d)", c.name, c.got.Code, c.got.Kind, c.code, c.kind)
+		}
+	}
+}
+
+// v3Header serves a simulated notification's headers by lower-case name.
+func v3Header(n wxpayv3test.Notice) func(string) string {
+	return func(name string) string {
+		return map[string]string{
+			"wechatpay-timestamp": n.Signed.Timestamp, "wechatpay-nonce": n.Signed.Nonce,
+			"wechatpay-signature": n.Signed.Signature, "wechatpay-serial": n.Signed.Serial,
+		}[name]
+	}
+}
+
+func TestRefundNoticeStates(t *testing.T) {
+	ctx := context.Background()
+	const key = "TESTKEY0testkey0TESTKEY0testkey0" // a test key
+	v2 := V2{Client: &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: key}}
+	sim, v3 := newV3(t)
+	if _, err := v3.Prepay(ctx, prepayOrder("20261126170000000001")); err != nil {
+		t.Fatal(err)
+	}
+	sim.Pay("20261126170000000001")
+	for _, c := range []struct {
+		v2, v3 string
+		want   trade.RefundState
+	}{
+		{"SUCCESS", "SUCCESS", trade.RefundSuccess},
+		{"REFUNDCLOSE", "CLOSED", trade.RefundClosed},
+		{"CHANGE", "ABNORMAL", trade.RefundAbnormal},
+	} {
+		reqInfo, _ := wxpay.EncryptReqInfo(wxpay.Params{
+			"out_refund_no": "R-" + c.v2, "out_trade_no": "20261126170000000001", "refund_id": "5000",
+			"refund_status": c.v2, "refund_fee": "60", "total_fee": "180",
+		}, key)
+		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n", "req_info": reqInfo})
+		n, err := v2.Notification(ctx, nil, body)
+		if err != nil || n.Kind != trade.RefundNotification || n.Refund.State != c.want || n.Refund.OutRefundNo != "R-"+c.v2 {
+			t.Errorf("v2 %s: %+v %v", c.v2, n, err)
+		}
+
+		no := "R-" + c.v3
+		err = v3.Refund(ctx, RefundOrder{OutTradeNo: "20261126170000000001", OutRefundNo: no, TotalFee: 180, RefundFee: 60})
+		note, ok := sim.CompleteRefund(no, c.v3)
+		if err != nil || !ok {
+			t.Fatalf("v3 %s: %v", c.v3, err)
+		}
+		n, err = v3.Notification(ctx, v3Header(note), note.Body)
+		if err != nil || n.Kind != trade.RefundNotification || n.Refund.State != c.want || n.Refund.OutRefundNo != no {
+			t.Errorf("v3 %s: %+v %v", c.v3, n, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -91,10 +92,14 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		if err := g.checkMerchant(fields); err != nil {
 			return nil, err
 		}
+		state, ok := refundStates2[res.RefundStatus]
+		if !ok {
+			return nil, fmt.Errorf("%w: refund_status %q", wxpay.ErrInvalidField, res.RefundStatus)
+		}
 		delete(fields, "req_info") // kept decrypted, under req_info.*
 		doc, _ := json.Marshal(fields)
-		return &Notice{Kind: "refund", Fields: string(doc), Refund: &RefundResult{
-			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, Succeeded: res.RefundStatus == "SUCCESS",
+		return &Notice{Kind: trade.RefundNotification, Fields: string(doc), Refund: &RefundResult{
+			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, State: state,
 		}}, nil
 	}
 	st, fields, err := wxpay.PaymentNotification(body, g.Client.Key)
@@ -106,11 +111,16 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		return nil, err
 	}
 	doc, _ := json.Marshal(fields)
-	n := &Notice{Kind: "payment", Fields: string(doc), OutTradeNo: fields["out_trade_no"]}
+	n := &Notice{Kind: trade.PaymentNotification, Fields: string(doc), OutTradeNo: fields["out_trade_no"]}
 	if st != nil {
 		n.Payment = status2(st)
 	}
 	return n, nil
+}
+
+// refundStates2 names v2's final refund_status values as the store does.
+var refundStates2 = map[string]trade.RefundState{
+	"SUCCESS": trade.RefundSuccess, "REFUNDCLOSE": trade.RefundClosed, "CHANGE": trade.RefundAbnormal,
 }
 
 func (g V2) checkMerchant(fields wxpay.Params) error {

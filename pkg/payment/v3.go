@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -109,20 +110,29 @@ func (g V3) Notification(ctx context.Context, header func(string) string, body [
 		if t.AppID != g.Client.AppID || t.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("appid or mchid is not this merchant's")
 		}
-		return &Notice{Kind: "payment", Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(t)}, nil
+		return &Notice{Kind: trade.PaymentNotification, Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(t)}, nil
 	case strings.HasPrefix(n.EventType, "REFUND."):
-		var r wxpayv3.RefundNotice
-		if err := json.Unmarshal(n.Plaintext, &r); err != nil {
-			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		r, err := n.Refund()
+		if err != nil {
+			return nil, err
 		}
 		if r.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("mchid is not this merchant's")
 		}
-		return &Notice{Kind: "refund", Fields: string(fields), Refund: &RefundResult{
-			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, Succeeded: r.RefundStatus == "SUCCESS",
+		state, ok := refundStates3[r.RefundStatus]
+		if !ok {
+			return nil, fmt.Errorf("%w: refund_status %q", wxpayv3.ErrMalformed, r.RefundStatus)
+		}
+		return &Notice{Kind: trade.RefundNotification, Fields: string(fields), Refund: &RefundResult{
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, State: state,
 		}}, nil
 	}
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
+}
+
+// refundStates3 names v3's final refund_status values as the store does.
+var refundStates3 = map[string]trade.RefundState{
+	"SUCCESS": trade.RefundSuccess, "CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
 }
 
 // fromWxPayV3 classifies a failure of the merchant API v3, keeping the

@@ -308,3 +308,35 @@ func TestAmountsFromWeChatAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestRefundNotificationFields(t *testing.T) {
+	cases := []struct {
+		status, fee, total string
+		ok                 bool
+	}{
+		{"SUCCESS", "100", "180", true},
+		{"REFUNDCLOSE", "100", "180", true},
+		{"CHANGE", "180", "180", true},
+		{"PROCESSING", "100", "180", false},
+		{"", "100", "180", false},
+		{"SUCCESS", "0", "180", false},
+		{"SUCCESS", "-1", "180", false},
+		{"SUCCESS", "0100", "180", false},
+		{"SUCCESS", "100", "2147483648", false},
+		{"SUCCESS", "9999999999", "9999999999", false},
+	}
+	for _, c := range cases {
+		reqInfo, err := wxpay.EncryptReqInfo(wxpay.Params{
+			"out_refund_no": "R-1", "out_trade_no": "20261126170000000001", "refund_id": "50000408942018111907145868882",
+			"refund_status": c.status, "refund_fee": c.fee, "total_fee": c.total,
+		}, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n", "req_info": reqInfo})
+		r, _, err := wxpay.RefundNotification(body, testKey)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, wxpay.ErrInvalidField) {
+			t.Errorf("%s %q of %q: %+v %v", c.status, c.fee, c.total, r, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Notification is a verified, decrypted v3 notification.
@@ -40,6 +41,28 @@ type RefundNotice struct {
 		Total  int64 `json:"total"`
 		Refund int64 `json:"refund"`
 	} `json:"amount"`
+}
+
+// Refund reads the resource of a REFUND.* notification: a refund that has
+// reached a final status (SUCCESS, CLOSED or ABNORMAL, anything else is
+// malformed), with amounts of 1 to MaxAmount fen, the refund within the
+// order's total.
+func (n *Notification) Refund() (*RefundNotice, error) {
+	var r RefundNotice
+	if err := jsonUnmarshal(n.Plaintext, &r); err != nil {
+		return nil, err
+	}
+	switch {
+	case !strings.HasPrefix(n.EventType, "REFUND."):
+		return nil, fmt.Errorf("%w: event_type %q is not a refund's", ErrMalformed, n.EventType)
+	case r.RefundStatus != "SUCCESS" && r.RefundStatus != "CLOSED" && r.RefundStatus != "ABNORMAL":
+		return nil, fmt.Errorf("%w: refund_status %q", ErrMalformed, r.RefundStatus)
+	case r.OutTradeNo == "" || r.OutRefundNo == "":
+		return nil, fmt.Errorf("%w: out_trade_no or out_refund_no missing", ErrMalformed)
+	case r.Amount.Total < 1 || r.Amount.Total > MaxAmount || r.Amount.Refund < 1 || r.Amount.Refund > r.Amount.Total:
+		return nil, fmt.Errorf("%w: amount refund %d of total %d", ErrMalformed, r.Amount.Refund, r.Amount.Total)
+	}
+	return &r, nil
 }
 
 func jsonUnmarshal(raw []byte, v any) error {

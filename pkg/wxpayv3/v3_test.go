@@ -430,3 +430,32 @@ func TestAmountsFromWeChatAreChecked(t *testing.T) {
 		}
 	}
 }
+
+func TestRefundNotice(t *testing.T) {
+	cases := []struct {
+		event, status string
+		refund, total int64
+		ok            bool
+	}{
+		{"REFUND.SUCCESS", "SUCCESS", 100, 180, true},
+		{"REFUND.CLOSED", "CLOSED", 100, 180, true},
+		{"REFUND.ABNORMAL", "ABNORMAL", 180, 180, true},
+		{"REFUND.SUCCESS", "PROCESSING", 100, 180, false},
+		{"REFUND.SUCCESS", "", 100, 180, false},
+		{"TRANSACTION.SUCCESS", "SUCCESS", 100, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 0, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", -5, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 181, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 100, MaxAmount + 1, false},
+	}
+	for _, c := range cases {
+		pt, _ := json.Marshal(map[string]any{
+			"mchid": "1900000109", "out_trade_no": "20261126170000000001", "out_refund_no": "R-1", "refund_id": "50000000382019052709732678859",
+			"refund_status": c.status, "amount": map[string]int64{"refund": c.refund, "total": c.total},
+		})
+		r, err := (&Notification{EventType: c.event, Plaintext: pt}).Refund()
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) || c.ok && r.Amount.Refund != c.refund {
+			t.Errorf("%s %s %d of %d: %+v %v", c.event, c.status, c.refund, c.total, r, err)
+		}
+	}
+}

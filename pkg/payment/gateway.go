@@ -34,6 +34,17 @@ type Gateway interface {
 	// Verification may download WeChat Pay's platform certificates (v3),
 	// within ctx.
 	Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
+	// NotifyAnswer is the HTTP answer to a notification whose handling
+	// ended with err: nil once it is verified and recorded, which alone
+	// stops WeChat Pay's retries.
+	NotifyAnswer(err error) NotifyAnswer
+}
+
+// NotifyAnswer is the HTTP answer to a notification, in its protocol's form.
+type NotifyAnswer struct {
+	Status      int
+	ContentType string // "" with no body
+	Body        []byte
 }
 
 // Conditions of WeChat Pay's refusals, for errors.Is.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -149,6 +150,32 @@ func TestRefundNoticeStates(t *testing.T) {
 		n, err = v3.Notification(ctx, v3Header(note), note.Body)
 		if err != nil || n.Kind != trade.RefundNotification || n.Refund.State != c.want || n.Refund.OutRefundNo != no {
 			t.Errorf("v3 %s: %+v %v", c.v3, n, err)
+		}
+	}
+}
+
+func TestNotifyAnswer(t *testing.T) {
+	refused := errors.New("signature does not verify")
+	ours := func(k Kind) error { return fmt.Errorf("payment: notification refused: %w", &Error{Kind: k, Code: "X"}) }
+	v3fail := func(msg string) string { return `{"code":"FAIL","message":"` + msg + `"}` }
+	for _, c := range []struct {
+		name string
+		gw   Gateway
+		err  error
+		want NotifyAnswer
+	}{
+		{"v2 recorded", V2{}, nil, NotifyAnswer{200, "text/xml", wxpay.NotifyReply(true)}},
+		{"v2 refused", V2{}, refused, NotifyAnswer{200, "text/xml", wxpay.NotifyReply(false)}},
+		{"v2 store down", V2{}, ours(Unavailable), NotifyAnswer{200, "text/xml", wxpay.NotifyReply(false)}},
+		{"v3 recorded", V3{}, nil, NotifyAnswer{Status: 204}},
+		{"v3 refused", V3{}, refused, NotifyAnswer{400, "application/json", []byte(v3fail("the notification was refused"))}},
+		{"v3 invalid", V3{}, ours(Invalid), NotifyAnswer{400, "application/json", []byte(v3fail("the notification was refused"))}},
+		{"v3 store down", V3{}, ours(Unavailable), NotifyAnswer{500, "application/json", []byte(v3fail("the notification could not be recorded now; send it again"))}},
+		{"v3 timeout", V3{}, ours(Timeout), NotifyAnswer{500, "application/json", []byte(v3fail("the notification could not be recorded now; send it again"))}},
+		{"v3 internal", V3{}, ours(Internal), NotifyAnswer{500, "application/json", []byte(v3fail("the notification could not be recorded now; send it again"))}},
+	} {
+		if got := c.gw.NotifyAnswer(c.err); got.Status != c.want.Status || got.ContentType != c.want.ContentType || string(got.Body) != string(c.want.Body) {
+			t.Errorf("%s: %d %q %s", c.name, got.Status, got.ContentType, got.Body)
 		}
 	}
 }

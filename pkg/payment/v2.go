@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -15,6 +16,8 @@ import (
 type V2 struct {
 	Client *wxpay.Client
 }
+
+var _ Gateway = V2{}
 
 // NewOutTradeNo returns a fresh order number.
 func (g V2) NewOutTradeNo() (string, error) { return g.Client.NewOutTradeNo() }
@@ -116,6 +119,14 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		n.Payment = status2(st)
 	}
 	return n, nil
+}
+
+// NotifyAnswer is v2's XML reply, with HTTP 200 whatever happened: only
+// its return_code tells WeChat Pay to stop (SUCCESS) or retry (FAIL).
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_7
+func (V2) NotifyAnswer(err error) NotifyAnswer {
+	return NotifyAnswer{Status: http.StatusOK, ContentType: "text/xml", Body: wxpay.NotifyReply(err == nil)}
 }
 
 // refundStates2 names v2's final refund_status values as the store does.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 type V3 struct {
 	Client *wxpayv3.Client
 }
+
+var _ Gateway = V3{}
 
 func (g V3) now() time.Time {
 	if g.Client.Signer.Now != nil {
@@ -128,6 +131,23 @@ func (g V3) Notification(ctx context.Context, header func(string) string, body [
 		}}, nil
 	}
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
+}
+
+// NotifyAnswer is 204 with no body once the notification is recorded.
+// A failure is WeChat's FAIL body with 500 when the fault is this
+// function's (the store unavailable, a timeout, a bug), and 400 when the
+// notification itself was refused; WeChat Pay sends it again either way.
+func (V3) NotifyAnswer(err error) NotifyAnswer {
+	if err == nil {
+		return NotifyAnswer{Status: http.StatusNoContent}
+	}
+	var e *Error
+	if errors.As(err, &e) && (e.Kind == Unavailable || e.Kind == Timeout || e.Kind == Internal) {
+		return NotifyAnswer{Status: http.StatusInternalServerError, ContentType: "application/json",
+			Body: wxpayv3.NotifyFailure("the notification could not be recorded now; send it again")}
+	}
+	return NotifyAnswer{Status: http.StatusBadRequest, ContentType: "application/json",
+		Body: wxpayv3.NotifyFailure("the notification was refused")}
 }
 
 // refundStates3 names v3's final refund_status values as the store does.

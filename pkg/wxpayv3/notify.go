@@ -100,3 +100,15 @@ func ParseNotification(ctx context.Context, v *Verifier, apiV3Key []byte, signed
 	}
 	return &Notification{ID: n.ID, EventType: n.EventType, Plaintext: pt}, nil
 }
+
+// NotifyFailure is the body of a failure answer to a notification (sent
+// with a 4xx or 5xx status and Content-Type application/json), which makes
+// WeChat Pay send the notification again. A success is 200 or 204 with no
+// body.
+func NotifyFailure(message string) []byte {
+	b, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{"FAIL", message})
+	return b
+}

@@ -60,8 +60,9 @@ func NewNonce(rand io.Reader) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// chinaTime is the zone merchants read order numbers in; fixed, so no tzdata is needed.
-var chinaTime = time.FixedZone("CST", 8*3600)
+// ChinaTime is the zone of WeChat Pay's times (time_end, time_expire, bill
+// dates) and of order numbers; fixed at UTC+8, so no tzdata is needed.
+var ChinaTime = time.FixedZone("CST", 8*3600)
 
 // NewOutTradeNo returns a fresh order number from the client's clock and
 // random source; see the function NewOutTradeNo.
@@ -78,7 +79,7 @@ func NewOutTradeNo(now time.Time, rand io.Reader) (string, error) {
 	if _, err := io.ReadFull(rand, b[:]); err != nil {
 		return "", fmt.Errorf("wxpay: reading randomness: %w", err)
 	}
-	return now.In(chinaTime).Format("20060102150405") + hex.EncodeToString(b[:]), nil
+	return now.In(ChinaTime).Format("20060102150405") + hex.EncodeToString(b[:]), nil
 }
 
 // ValidOutTradeNo reports whether s is a legal out_trade_no: 6 to 32

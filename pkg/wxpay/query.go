@@ -63,7 +63,7 @@ func orderStatus(p Params) (*OrderStatus, error) {
 		}
 	}
 	if te := p["time_end"]; te != "" {
-		t, err := time.ParseInLocation("20060102150405", te, chinaTime)
+		t, err := time.ParseInLocation("20060102150405", te, ChinaTime)
 		if err != nil {
 			return nil, fmt.Errorf("%w: time_end %q", ErrInvalidField, te)
 		}

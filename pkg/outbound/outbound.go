@@ -162,8 +162,8 @@ func orDefault(n, def int64) int64 {
 }
 
 // answer reads and judges one answer's body within the attempt's context.
-// final reports that the body was handed on, so the attempt must not be
-// repeated.
+// final reports that the attempt must not be repeated, whatever its error:
+// its body was handed on.
 type answer func(ctx context.Context, hr *http.Response, r *Response) (final bool, err error)
 
 // run is the retry loop shared by Do and Download.
@@ -188,7 +188,9 @@ func (c *Client) run(ctx context.Context, req *Request, timeout time.Duration, h
 	return resp, err
 }
 
-// attempt makes one exchange under its own timeout.
+// attempt makes one exchange under its own timeout. final reports an
+// attempt that must not be repeated: a request that cannot be built, or an
+// answer already handed on.
 func (c *Client) attempt(ctx context.Context, base string, req *Request, timeout time.Duration, handle answer) (*Response, bool, error) {
 	if deadline, ok := ctx.Deadline(); timeout > 0 && (!ok || time.Until(deadline) > timeout) {
 		var cancel context.CancelFunc

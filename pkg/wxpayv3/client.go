@@ -45,6 +45,11 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("wxpayv3: HTTP %d%s: %s%s", e.StatusCode, code, e.Message, requestIDSuffix(e.RequestID))
 }
 
+// Retryable reports whether the same request may be sent again.
+func (e *Error) Retryable() bool {
+	return e.StatusCode >= 500 || e.Code == "SYSTEM_ERROR" || e.Code == "FREQUENCY_LIMITED"
+}
+
 // answerError is an answer that failed verification or decoding, with the
 // answer's Request-ID.
 type answerError struct {
@@ -77,11 +82,6 @@ func RequestID(err error) string {
 	return ""
 }
 
-// Retryable reports whether the same request may be sent again.
-func (e *Error) Retryable() bool {
-	return e.StatusCode >= 500 || e.Code == "SYSTEM_ERROR" || e.Code == "FREQUENCY_LIMITED"
-}
-
 // Client calls the merchant API v3 for one merchant and mini-program.
 type Client struct {
 	AppID  string
@@ -91,7 +91,8 @@ type Client struct {
 	// own DownloadCertificates.
 	Verifier *Verifier
 	// APIv3Key decrypts the platform certificates DownloadCertificates
-	// fetches; never logged.
+	// fetches, and is what a gateway decrypts notifications with (see
+	// ParseNotification); never logged.
 	APIv3Key []byte
 	// HTTP sends every request: timeout per attempt, retries of the same
 	// body after a network failure, an HTTP 5xx, SYSTEM_ERROR or

@@ -78,8 +78,11 @@ func (v *Verifier) key(ctx context.Context, serial string) (*rsa.PublicKey, erro
 	if v.PublicKey != nil && serial == v.PublicKeyID {
 		return v.PublicKey, nil
 	}
-	if k, ok := v.cert(serial); ok || v.Download == nil {
-		return k, unknownSerial(ok, serial, "")
+	if k, ok := v.cert(serial); ok {
+		return k, nil
+	}
+	if v.Download == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownSerial, serial)
 	}
 	v.download.Lock()
 	defer v.download.Unlock()
@@ -89,19 +92,21 @@ func (v *Verifier) key(ctx context.Context, serial string) (*rsa.PublicKey, erro
 	}
 	now := v.now()
 	if !v.tried.IsZero() && now.Sub(v.tried) < DownloadInterval {
-		return nil, unknownSerial(false, serial, fmt.Sprintf("certificates tried less than %v ago", DownloadInterval))
+		return nil, fmt.Errorf("%w: %s (certificates tried less than %v ago)", ErrUnknownSerial, serial, DownloadInterval)
 	}
 	v.tried = now
 	fresh, err := v.Download(ctx)
 	if err != nil {
 		// %v: the download's own failure is not the answer's.
-		return nil, unknownSerial(false, serial, fmt.Sprintf("downloading the platform certificates: %v", err))
+		return nil, fmt.Errorf("%w: %s (downloading the platform certificates: %v)", ErrUnknownSerial, serial, err)
 	}
 	v.mu.Lock()
 	v.certs = fresh
 	v.mu.Unlock()
-	k, ok := fresh[serial]
-	return k, unknownSerial(ok, serial, "not among the certificates downloaded")
+	if k, ok := fresh[serial]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w: %s (not among the certificates downloaded)", ErrUnknownSerial, serial)
 }
 
 func (v *Verifier) cert(serial string) (*rsa.PublicKey, bool) {
@@ -111,24 +116,12 @@ func (v *Verifier) cert(serial string) (*rsa.PublicKey, bool) {
 	return k, ok
 }
 
-// unknownSerial is nil when the serial was found, ErrUnknownSerial with why
-// otherwise.
-func unknownSerial(found bool, serial, why string) error {
-	switch {
-	case found:
-		return nil
-	case why == "":
-		return fmt.Errorf("%w: %s", ErrUnknownSerial, serial)
-	}
-	return fmt.Errorf("%w: %s (%s)", ErrUnknownSerial, serial, why)
-}
-
 // DownloadCertificates fetches WeChat Pay's platform certificates and
 // decrypts them with the APIv3 key, in one attempt (a Verifier counts each)
 // bounded by HTTP.AttemptTimeout, so that a download inside a notification
-// leaves time to answer it. A certificate is trusted because it decrypts under the APIv3
-// key and the answer carrying it verifies with one of the certificates it
-// carries (or the WeChat Pay public key, in mixed mode).
+// leaves time to answer it. A certificate is trusted because it decrypts
+// under the APIv3 key and the answer carrying it verifies with one of the
+// certificates it carries (or the WeChat Pay public key, in mixed mode).
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012551764
 func (c *Client) DownloadCertificates(ctx context.Context) (PublicKeys, error) {

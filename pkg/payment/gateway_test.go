@@ -18,26 +18,26 @@ import (
 )
 
 const (
-	testAppID    = "wxd678efh567hg6787"
-	testMchID    = "1900000109"
-	testAPIv3Key = "TEST-apiv3-key-0123456789abcdefg" // 32 bytes, a test key
-	testOpenID   = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+	gwAppID    = "wxd678efh567hg6787"
+	gwMchID    = "1900000109"
+	gwAPIv3Key = "TEST-apiv3-key-0123456789abcdefg" // 32 bytes, a test key
+	gwOpenID   = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 )
 
-// newV3 is a v3 gateway in public-key mode talking to a simulator.
-func newV3(t *testing.T) (*wxpayv3test.Sim, V3) {
+// newV3Gateway is a v3 gateway in public-key mode talking to a simulator.
+func newV3Gateway(t *testing.T) (*wxpayv3test.Sim, V3) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sim, err := wxpayv3test.New(wxpayv3test.Config{
-		AppID: testAppID, MchID: testMchID, APIv3Key: []byte(testAPIv3Key), MerchantKey: &key.PublicKey, MerchantSerial: "SERIAL",
+		AppID: gwAppID, MchID: gwMchID, APIv3Key: []byte(gwAPIv3Key), MerchantKey: &key.PublicKey, MerchantSerial: "SERIAL",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim.AddUser(testOpenID)
+	sim.AddUser(gwOpenID)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
 	pub, err := wxpayv3.ParsePublicKey(sim.PublicKeyPEM())
@@ -45,27 +45,27 @@ func newV3(t *testing.T) (*wxpayv3test.Sim, V3) {
 		t.Fatal(err)
 	}
 	c := &wxpayv3.Client{
-		AppID:    testAppID,
-		Signer:   &wxpayv3.Signer{MchID: testMchID, Serial: "SERIAL", Key: key, Rand: rand.Reader},
-		APIv3Key: []byte(testAPIv3Key),
+		AppID:    gwAppID,
+		Signer:   &wxpayv3.Signer{MchID: gwMchID, Serial: "SERIAL", Key: key, Rand: rand.Reader},
+		APIv3Key: []byte(gwAPIv3Key),
 		HTTP:     outbound.Client{BaseURL: srv.URL, RetryWait: time.Millisecond},
 	}
 	c.Verifier = &wxpayv3.Verifier{PublicKeyID: wxpayv3test.PublicKeyID, PublicKey: pub, Download: c.DownloadCertificates}
 	return sim, V3{Client: c}
 }
 
-func prepayOrder(no string) PrepayOrder {
-	return PrepayOrder{OutTradeNo: no, Description: "会员充值", TotalFee: 180, OpenID: testOpenID, NotifyURL: "https://pay.example.com/notify"}
+func gwPrepayOrder(no string) PrepayOrder {
+	return PrepayOrder{OutTradeNo: no, Description: "会员充值", TotalFee: 180, OpenID: gwOpenID, NotifyURL: "https://pay.example.com/notify"}
 }
 
 func TestV3ErrorsKeepRequestID(t *testing.T) {
-	sim, g := newV3(t)
+	sim, g := newV3Gateway(t)
 	for _, f := range []wxpayv3test.Fault{
 		{Kind: wxpayv3test.Refuse, Status: 400, Code: "PARAM_ERROR"},
 		{Kind: wxpayv3test.BadSignature},
 	} {
 		sim.Inject(f)
-		_, err := g.Prepay(context.Background(), prepayOrder("20261126170000000001"))
+		_, err := g.Prepay(context.Background(), gwPrepayOrder("20261126170000000001"))
 		var e *Error
 		if !errors.As(err, &e) || e.WeChatRequestID == "" || e.WeChatRequestID != sim.LastRequestID() {
 			t.Errorf("%+v: %v", f, err)
@@ -104,8 +104,8 @@ func TestCodesAreStableIdentifiers(t *testing.T) {
 	}
 }
 
-// v3Header serves a simulated notification's headers by lower-case name.
-func v3Header(n wxpayv3test.Notice) func(string) string {
+// gwNoticeHeader serves a simulated notification's headers by lower-case name.
+func gwNoticeHeader(n wxpayv3test.Notice) func(string) string {
 	return func(name string) string {
 		return map[string]string{
 			"wechatpay-timestamp": n.Signed.Timestamp, "wechatpay-nonce": n.Signed.Nonce,
@@ -117,9 +117,9 @@ func v3Header(n wxpayv3test.Notice) func(string) string {
 func TestRefundNoticeStates(t *testing.T) {
 	ctx := context.Background()
 	const key = "TESTKEY0testkey0TESTKEY0testkey0" // a test key
-	v2 := V2{Client: &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: key}}
-	sim, v3 := newV3(t)
-	if _, err := v3.Prepay(ctx, prepayOrder("20261126170000000001")); err != nil {
+	v2 := V2{Client: &wxpay.Client{AppID: gwAppID, MchID: gwMchID, Key: key}}
+	sim, v3 := newV3Gateway(t)
+	if _, err := v3.Prepay(ctx, gwPrepayOrder("20261126170000000001")); err != nil {
 		t.Fatal(err)
 	}
 	sim.Pay("20261126170000000001")
@@ -135,7 +135,7 @@ func TestRefundNoticeStates(t *testing.T) {
 			"out_refund_no": "R-" + c.v2, "out_trade_no": "20261126170000000001", "refund_id": "5000",
 			"refund_status": c.v2, "refund_fee": "60", "total_fee": "180",
 		}, key)
-		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n", "req_info": reqInfo})
+		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": gwAppID, "mch_id": gwMchID, "nonce_str": "n", "req_info": reqInfo})
 		n, err := v2.Notification(ctx, nil, body)
 		if err != nil || n.Kind != trade.RefundNotification || n.Refund.State != c.want || n.Refund.OutRefundNo != "R-"+c.v2 {
 			t.Errorf("v2 %s: %+v %v", c.v2, n, err)
@@ -147,7 +147,7 @@ func TestRefundNoticeStates(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("v3 %s: %v", c.v3, err)
 		}
-		n, err = v3.Notification(ctx, v3Header(note), note.Body)
+		n, err = v3.Notification(ctx, gwNoticeHeader(note), note.Body)
 		if err != nil || n.Kind != trade.RefundNotification || n.Refund.State != c.want || n.Refund.OutRefundNo != no {
 			t.Errorf("v3 %s: %+v %v", c.v3, n, err)
 		}

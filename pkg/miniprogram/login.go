@@ -8,11 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // DefaultBaseURL is the login API's production host.
@@ -29,7 +30,9 @@ const (
 
 // Sentinel errors of the exchange.
 var (
-	ErrTransport = errors.New("miniprogram: request did not complete")
+	// ErrTransport is an exchange that got no complete answer, or an HTTP
+	// error; it is outbound.ErrTransport, so either name matches.
+	ErrTransport = outbound.ErrTransport
 	ErrMalformed = errors.New("miniprogram: malformed answer")
 )
 
@@ -44,14 +47,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("miniprogram: errcode %d: %s", e.Code, e.Msg)
 }
 
-// Client exchanges codes for one mini-program. Transport nil means
-// http.DefaultTransport (redirects are not followed); BaseURL "" means
-// DefaultBaseURL.
+// Client exchanges codes for one mini-program.
 type Client struct {
 	AppID     string
 	AppSecret string // never logged or returned
-	BaseURL   string
-	Transport http.RoundTripper
+	// HTTP sends the exchange: timeout per attempt, the same request again
+	// after a network failure, an HTTP 5xx or errcode -1 (busy).
+	// HTTP.BaseURL "" means DefaultBaseURL; HTTP.MaxBodySize 0 means 64 KiB.
+	HTTP outbound.Client
 }
 
 // Session is the verified identity of a user. The session_key is dropped:
@@ -65,51 +68,42 @@ type Session struct {
 const MaxCodeLen = 128
 
 // Code2Session exchanges a wx.login code (single use, valid five minutes).
-// A busy answer (errcode -1) is asked once more; every other errcode is an
+// A busy answer (errcode -1) is asked again; every other errcode is an
 // *Error.
 func (c *Client) Code2Session(ctx context.Context, code string) (Session, error) {
 	if code == "" || len(code) > MaxCodeLen {
 		return Session{}, &Error{Code: ErrCodeInvalidCode, Msg: "code is empty or too long"}
 	}
-	s, err := c.exchange(ctx, code)
-	var e *Error
-	if errors.As(err, &e) && e.Code == ErrCodeBusy && ctx.Err() == nil {
-		s, err = c.exchange(ctx, code)
+	h := c.HTTP
+	if h.BaseURL == "" {
+		h.BaseURL = DefaultBaseURL
 	}
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = 64 << 10
+	}
+	// The query holds the AppSecret; outbound's errors never show the URL.
+	q := url.Values{"appid": {c.AppID}, "secret": {c.AppSecret}, "js_code": {code}, "grant_type": {"authorization_code"}}
+	var s Session
+	_, err := h.Do(ctx, &outbound.Request{
+		Method: http.MethodGet, Path: "/sns/jscode2session?" + q.Encode(),
+		Check: func(r *outbound.Response) (err error) {
+			s, err = session(r)
+			return err
+		},
+		Retryable: func(err error) bool {
+			var e *Error
+			return errors.As(err, &e) && e.Code == ErrCodeBusy
+		},
+	})
 	return s, err
 }
 
-func (c *Client) exchange(ctx context.Context, code string) (Session, error) {
-	base := c.BaseURL
-	if base == "" {
-		base = DefaultBaseURL
+// session reads an answer of code2Session.
+func session(r *outbound.Response) (Session, error) {
+	if r.StatusCode != http.StatusOK {
+		return Session{}, fmt.Errorf("%w: HTTP status %d", ErrTransport, r.StatusCode)
 	}
-	q := url.Values{"appid": {c.AppID}, "secret": {c.AppSecret}, "js_code": {code}, "grant_type": {"authorization_code"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/sns/jscode2session?"+q.Encode(), nil)
-	if err != nil {
-		return Session{}, fmt.Errorf("%w: bad base URL", ErrTransport)
-	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		// The URL holds the AppSecret: keep only the cause.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return Session{}, fmt.Errorf("%w: %w", ErrTransport, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return Session{}, fmt.Errorf("%w: %w", ErrTransport, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Session{}, fmt.Errorf("%w: HTTP status %d", ErrTransport, resp.StatusCode)
-	}
+	raw := r.Body
 	if !gjson.ValidBytes(raw) {
 		return Session{}, fmt.Errorf("%w: not JSON", ErrMalformed)
 	}

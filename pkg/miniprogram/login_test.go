@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
 
@@ -20,7 +21,8 @@ func setup(t *testing.T) (*wxpaytest.Sim, *miniprogram.Client) {
 	sim := wxpaytest.New(wxpaytest.Config{AppID: "wxapp", MchID: "1", Key: "k", AppSecret: secret})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
-	return sim, &miniprogram.Client{AppID: "wxapp", AppSecret: secret, BaseURL: srv.URL, Transport: srv.Client().Transport}
+	return sim, &miniprogram.Client{AppID: "wxapp", AppSecret: secret,
+		HTTP: outbound.Client{BaseURL: srv.URL, Transport: srv.Client().Transport, RetryWait: time.Millisecond}}
 }
 
 func TestCode2SessionOnce(t *testing.T) {
@@ -62,11 +64,21 @@ func TestCode2SessionErrors(t *testing.T) {
 	if s, err := c.Code2Session(context.Background(), sim.LoginCode("o2")); err != nil || s.OpenID != "o2" {
 		t.Fatalf("busy then success: %+v %v", s, err)
 	}
-	for _, f := range []wxpaytest.FaultKind{wxpaytest.HTTP500, wxpaytest.Garbage} {
-		sim, c := setup(t)
-		sim.Inject("/sns/jscode2session", wxpaytest.Fault{Kind: f})
-		if _, err := c.Code2Session(context.Background(), sim.LoginCode("o")); !errors.Is(err, miniprogram.ErrTransport) && !errors.Is(err, miniprogram.ErrMalformed) {
-			t.Errorf("fault %d: got %v", f, err)
+	// A 500 is asked again; three in a row, or garbage, fail.
+	for _, c := range []struct {
+		faults []wxpaytest.FaultKind
+		want   error
+	}{
+		{[]wxpaytest.FaultKind{wxpaytest.HTTP500}, nil},
+		{[]wxpaytest.FaultKind{wxpaytest.HTTP500, wxpaytest.HTTP500, wxpaytest.HTTP500}, miniprogram.ErrTransport},
+		{[]wxpaytest.FaultKind{wxpaytest.Garbage}, miniprogram.ErrMalformed},
+	} {
+		sim, cl := setup(t)
+		for _, f := range c.faults {
+			sim.Inject("/sns/jscode2session", wxpaytest.Fault{Kind: f})
+		}
+		if _, err := cl.Code2Session(context.Background(), sim.LoginCode("o")); !errors.Is(err, c.want) {
+			t.Errorf("faults %v: got %v", c.faults, err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"regexp"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -30,16 +31,19 @@ type Gateway interface {
 	Refund(ctx context.Context, r RefundOrder) error
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
+	// Verification may download WeChat Pay's platform certificates (v3),
+	// within ctx.
 	Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
-	// NotifyAnswer is the reply to a notification in the protocol's own
-	// form: success only when err is nil.
+	// NotifyAnswer is the HTTP answer to a notification whose handling
+	// ended with err: nil once it is verified and recorded, which alone
+	// stops WeChat Pay's retries.
 	NotifyAnswer(err error) NotifyAnswer
 }
 
-// NotifyAnswer is the HTTP answer to a notification.
+// NotifyAnswer is the HTTP answer to a notification, in its protocol's form.
 type NotifyAnswer struct {
 	Status      int
-	ContentType string
+	ContentType string // "" with no body
 	Body        []byte
 }
 
@@ -112,5 +116,21 @@ type RefundResult struct {
 	OutTradeNo  string
 	OutRefundNo string
 	RefundID    string
-	State       trade.RefundState
+	// State is SUCCESS, CLOSED (the money never left: the amount is
+	// refundable again) or ABNORMAL (the payout failed and the merchant
+	// finishes it by hand: the amount stays reserved).
+	State trade.RefundState
+}
+
+// stableCode is the form of every error code clients see.
+var stableCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// weChatCode is WeChat's refusal code when it has the form of our own codes,
+// and fallback otherwise: whatever WeChat sends, a client only ever sees a
+// stable upper-case identifier as a code.
+func weChatCode(code, fallback string) string {
+	if stableCode.MatchString(code) {
+		return code
+	}
+	return fallback
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
@@ -14,6 +16,8 @@ import (
 type V2 struct {
 	Client *wxpay.Client
 }
+
+var _ Gateway = V2{}
 
 // NewOutTradeNo returns a fresh order number.
 func (g V2) NewOutTradeNo() (string, error) { return g.Client.NewOutTradeNo() }
@@ -91,10 +95,14 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		if err := g.checkMerchant(fields); err != nil {
 			return nil, err
 		}
+		state, ok := refundStates2[res.RefundStatus]
+		if !ok {
+			return nil, fmt.Errorf("%w: refund_status %q", wxpay.ErrInvalidField, res.RefundStatus)
+		}
 		delete(fields, "req_info") // kept decrypted, under req_info.*
 		doc, _ := json.Marshal(fields)
 		return &Notice{Kind: trade.RefundNotification, Fields: string(doc), Refund: &RefundResult{
-			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, State: trade.RefundState(res.RefundStatus),
+			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, State: state,
 		}}, nil
 	}
 	st, fields, err := wxpay.PaymentNotification(body, g.Client.Key)
@@ -111,6 +119,19 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		n.Payment = status2(st)
 	}
 	return n, nil
+}
+
+// NotifyAnswer is v2's XML reply, with HTTP 200 whatever happened: only
+// its return_code tells WeChat Pay to stop (SUCCESS) or retry (FAIL).
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_7
+func (V2) NotifyAnswer(err error) NotifyAnswer {
+	return NotifyAnswer{Status: http.StatusOK, ContentType: "text/xml", Body: wxpay.NotifyReply(err == nil)}
+}
+
+// refundStates2 names v2's final refund_status values as the store does.
+var refundStates2 = map[string]trade.RefundState{
+	"SUCCESS": trade.RefundSuccess, "REFUNDCLOSE": trade.RefundClosed, "CHANGE": trade.RefundAbnormal,
 }
 
 func (g V2) checkMerchant(fields wxpay.Params) error {
@@ -130,22 +151,16 @@ func fromWxPay(err error) *Error {
 	case errors.As(err, &r) && r.ReturnCode != "SUCCESS":
 		return refusal("WXPAY_FAIL", "WeChat Pay refused the request: "+r.ReturnMsg, false, err)
 	case errors.As(err, &r):
-		code := r.ErrCode
-		if code == "" {
-			code = "WXPAY_FAIL"
-		}
-		return refusal(code, "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
+		return refusal(weChatCode(r.ErrCode, "WXPAY_FAIL"), "WeChat Pay refused: "+r.ErrCodeDes, r.Retryable(), err)
 	case errors.Is(err, wxpay.ErrInvalidSignature), errors.Is(err, wxpay.ErrMissingSignature):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
 	case errors.As(err, &status):
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: "WeChat Pay answered " + status.Error()[len("wxpay: "):], Err: err}
 	case errors.Is(err, wxpay.ErrTransport):
 		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
-	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, wxpay.ErrInvalidField):
+	case errors.Is(err, wxpay.ErrMalformedXML), errors.Is(err, wxpay.ErrTooLarge), errors.Is(err, outbound.ErrTooLarge),
+		errors.Is(err, wxpay.ErrInvalidField):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
-
-// NotifyAnswer is a placeholder until the gateway owns it.
-func (g V2) NotifyAnswer(err error) NotifyAnswer { return NotifyAnswer{} }

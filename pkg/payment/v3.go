@@ -5,19 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
 
-// V3 is the Gateway over the merchant API v3.
+// V3 is the Gateway over the merchant API v3. Its client's APIv3Key
+// decrypts notifications and its Verifier verifies them.
 type V3 struct {
-	Client   *wxpayv3.Client
-	APIv3Key []byte // decrypts notifications
+	Client *wxpayv3.Client
 }
+
+var _ Gateway = V3{}
 
 func (g V3) now() time.Time {
 	if g.Client.Signer.Now != nil {
@@ -87,66 +91,95 @@ func (g V3) Refund(ctx context.Context, r RefundOrder) error {
 	return nil
 }
 
-// Notification verifies the signature over the raw body first, then
-// decrypts and checks the resource.
-func (g V3) Notification(_ context.Context, header func(string) string, body []byte) (*Notice, error) {
+// Notification verifies the signature over the raw body first (which may
+// download the platform certificates), then decrypts and checks the
+// resource.
+func (g V3) Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error) {
 	signed := wxpayv3.Signed{
 		Timestamp: header("wechatpay-timestamp"), Nonce: header("wechatpay-nonce"),
 		Signature: header("wechatpay-signature"), Serial: header("wechatpay-serial"),
 	}
-	n, err := wxpayv3.ParseNotification(g.Client.Keys, g.APIv3Key, signed, body, g.now())
+	n, err := wxpayv3.ParseNotification(ctx, g.Client.Verifier, g.Client.APIv3Key, signed, body)
 	if err != nil {
 		return nil, err
 	}
 	fields, _ := json.Marshal(map[string]any{"id": n.ID, "event_type": n.EventType, "resource": json.RawMessage(n.Plaintext)})
 	switch {
 	case n.EventType == "TRANSACTION.SUCCESS":
-		var t wxpayv3.Transaction
-		if err := json.Unmarshal(n.Plaintext, &t); err != nil {
-			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		t, err := n.Transaction()
+		if err != nil {
+			return nil, err
 		}
 		if t.AppID != g.Client.AppID || t.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("appid or mchid is not this merchant's")
 		}
-		if t.TradeState != "SUCCESS" || t.OutTradeNo == "" {
-			return nil, fmt.Errorf("%w: a payment notification without a payment", wxpayv3.ErrMalformed)
-		}
-		return &Notice{Kind: trade.PaymentNotification, Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(&t)}, nil
+		return &Notice{Kind: trade.PaymentNotification, Fields: string(fields), OutTradeNo: t.OutTradeNo, Payment: status3(t)}, nil
 	case strings.HasPrefix(n.EventType, "REFUND."):
-		var r wxpayv3.RefundNotice
-		if err := json.Unmarshal(n.Plaintext, &r); err != nil {
-			return nil, fmt.Errorf("%w: %v", wxpayv3.ErrMalformed, err)
+		r, err := n.Refund()
+		if err != nil {
+			return nil, err
 		}
 		if r.MchID != g.Client.Signer.MchID {
 			return nil, errors.New("mchid is not this merchant's")
 		}
+		state, ok := refundStates3[r.RefundStatus]
+		if !ok {
+			return nil, fmt.Errorf("%w: refund_status %q", wxpayv3.ErrMalformed, r.RefundStatus)
+		}
 		return &Notice{Kind: trade.RefundNotification, Fields: string(fields), Refund: &RefundResult{
-			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, State: trade.RefundState(r.RefundStatus),
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, State: state,
 		}}, nil
 	}
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)
 }
 
-// fromWxPayV3 classifies a failure of the merchant API v3.
+// NotifyAnswer is 204 with no body once the notification is recorded.
+// A failure is WeChat's FAIL body with 500 when the fault is this
+// function's (the store unavailable, a timeout, a bug), and 400 when the
+// notification itself was refused; WeChat Pay sends it again either way.
+func (V3) NotifyAnswer(err error) NotifyAnswer {
+	if err == nil {
+		return NotifyAnswer{Status: http.StatusNoContent}
+	}
+	var e *Error
+	if errors.As(err, &e) && (e.Kind == Unavailable || e.Kind == Timeout || e.Kind == Internal) {
+		return NotifyAnswer{Status: http.StatusInternalServerError, ContentType: "application/json",
+			Body: wxpayv3.NotifyFailure("the notification could not be recorded now; send it again")}
+	}
+	return NotifyAnswer{Status: http.StatusBadRequest, ContentType: "application/json",
+		Body: wxpayv3.NotifyFailure("the notification was refused")}
+}
+
+// refundStates3 names v3's final refund_status values as the store does.
+var refundStates3 = map[string]trade.RefundState{
+	"SUCCESS": trade.RefundSuccess, "CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
+}
+
+// fromWxPayV3 classifies a failure of the merchant API v3, keeping the
+// Request-ID of the answer it came from.
 func fromWxPayV3(err error) *Error {
+	e := classifyV3(err)
+	e.WeChatRequestID = wxpayv3.RequestID(err)
+	return e
+}
+
+func classifyV3(err error) *Error {
 	var r *wxpayv3.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time", Err: err}
-	case errors.As(err, &r) && r.StatusCode >= 500:
+	case errors.As(err, &r) && (r.StatusCode >= 500 || r.Code == ""):
+		// A bare status may come from anything on the way: not a refusal.
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: fmt.Sprintf("WeChat Pay answered HTTP %d", r.StatusCode), Err: err}
 	case errors.As(err, &r):
-		return refusal(r.Code, "WeChat Pay refused: "+r.Message, r.Retryable(), err)
+		return refusal(weChatCode(r.Code, "WXPAY_FAIL"), "WeChat Pay refused: "+r.Message, r.Retryable(), err)
 	case errors.Is(err, wxpayv3.ErrInvalidSignature), errors.Is(err, wxpayv3.ErrMissingSignature),
 		errors.Is(err, wxpayv3.ErrStaleTimestamp), errors.Is(err, wxpayv3.ErrUnknownSerial):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}
 	case errors.Is(err, wxpayv3.ErrTransport):
 		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
-	case errors.Is(err, wxpayv3.ErrMalformed):
+	case errors.Is(err, wxpayv3.ErrMalformed), errors.Is(err, outbound.ErrTooLarge):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay's answer could not be read", Err: err}
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
-
-// NotifyAnswer is a placeholder until the gateway owns it.
-func (g V3) NotifyAnswer(err error) NotifyAnswer { return NotifyAnswer{} }

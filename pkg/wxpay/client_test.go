@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -34,8 +35,7 @@ func newSim(t *testing.T) (*wxpaytest.Sim, *httptest.Server) {
 func newClient(srv *httptest.Server, st wxpay.SignType) *wxpay.Client {
 	return &wxpay.Client{
 		AppID: testAppID, MchID: testMchID, Key: testKey, SignType: st,
-		BaseURL: srv.URL, Transport: srv.Client().Transport, Rand: rand.Reader,
-		RetryWait: time.Millisecond,
+		HTTP: outbound.Client{BaseURL: srv.URL, Transport: srv.Client().Transport, RetryWait: time.Millisecond}, Rand: rand.Reader,
 	}
 }
 
@@ -177,7 +177,7 @@ func TestUnifiedOrderGivesUpAtDeadline(t *testing.T) {
 }
 
 func TestTransportErrorHidesURL(t *testing.T) {
-	c := &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: testKey, BaseURL: "http://127.0.0.1:1/?secret=s3cr3t", Rand: rand.Reader, MaxAttempts: 1}
+	c := &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: testKey, HTTP: outbound.Client{BaseURL: "http://127.0.0.1:1/?secret=s3cr3t", MaxAttempts: 1}, Rand: rand.Reader}
 	_, err := c.UnifiedOrder(context.Background(), newOrder(t))
 	if !errors.Is(err, wxpay.ErrTransport) {
 		t.Fatalf("got %v", err)
@@ -258,7 +258,7 @@ func TestFailover(t *testing.T) {
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }))
 	defer down.Close()
 	c := newClient(srv, wxpay.SignMD5)
-	c.BaseURL, c.FailoverURL = down.URL, srv.URL
+	c.HTTP.BaseURL, c.HTTP.FailoverURL = down.URL, srv.URL
 	order := newOrder(t)
 	if _, err := c.UnifiedOrder(context.Background(), order); err != nil {
 		t.Fatalf("failover: %v", err)
@@ -267,16 +267,36 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("the backup received %d requests", n)
 	}
 	// A refusal is not the host's failure: no failover.
-	c.BaseURL = srv.URL
-	c.FailoverURL = down.URL
+	c.HTTP.BaseURL = srv.URL
+	c.HTTP.FailoverURL = down.URL
 	sim.Inject("/pay/unifiedorder", wxpaytest.Fault{Kind: wxpaytest.ResultFail, Code: "SYSTEMERROR"})
 	if _, err := c.UnifiedOrder(context.Background(), newOrder(t)); err != nil {
 		t.Fatalf("SYSTEMERROR retried on the main host: %v", err)
 	}
-	c.FailoverURL = ""
-	c.BaseURL = down.URL
+	c.HTTP.FailoverURL = ""
+	c.HTTP.BaseURL = down.URL
 	var e *wxpay.HTTPError
 	if _, err := c.UnifiedOrder(context.Background(), newOrder(t)); !errors.As(err, &e) {
 		t.Fatalf("without failover: %v", err)
+	}
+}
+
+func TestValidOutRefundNo(t *testing.T) {
+	for s, want := range map[string]bool{
+		"R-1":                                  true,
+		"1":                                    true,
+		"0f8fad5b-d9cb-469f-a165-70867728950e": true, // a UUID
+		"a_b-c|d*e@f":                          true,
+		strings.Repeat("9", 64):                true,
+		"":                                     false,
+		strings.Repeat("9", 65):                false,
+		"R 1":                                  false,
+		"R/1":                                  false,
+		"R.1":                                  false,
+		"退款1":                                  false,
+	} {
+		if got := wxpay.ValidOutRefundNo(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
 	}
 }

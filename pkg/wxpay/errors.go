@@ -3,6 +3,8 @@ package wxpay
 import (
 	"errors"
 	"fmt"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // Sentinel errors for the ways a v2 message can fail the protocol. They are
@@ -14,7 +16,9 @@ var (
 	ErrMalformedXML        = errors.New("wxpay: malformed XML")
 	ErrTooLarge            = errors.New("wxpay: document too large")
 	ErrInvalidField        = errors.New("wxpay: invalid field")
-	ErrTransport           = errors.New("wxpay: request did not complete")
+	// ErrTransport is a request that got no complete answer; it is
+	// outbound.ErrTransport, so either name matches.
+	ErrTransport           = outbound.ErrTransport
 	ErrNoClientCertificate = errors.New("wxpay: no client certificate for this API")
 )
 

@@ -60,7 +60,8 @@ func NewNonce(rand io.Reader) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// ChinaTime is the zone merchants read order numbers in; fixed, so no tzdata is needed.
+// ChinaTime is the zone of WeChat Pay's times (time_end, time_expire, bill
+// dates) and of order numbers; fixed at UTC+8, so no tzdata is needed.
 var ChinaTime = time.FixedZone("CST", 8*3600)
 
 // NewOutTradeNo returns a fresh order number from the client's clock and

@@ -252,3 +252,91 @@ func TestNotifyRetriesUntilSuccess(t *testing.T) {
 		t.Fatalf("the schedule was not followed: %v", d)
 	}
 }
+
+// An authentic notification or query answer is still refused when its
+// amount is not one WeChat Pay could have taken.
+func TestAmountsFromWeChatAreChecked(t *testing.T) {
+	cases := []struct {
+		state, fee string // fee "-" leaves total_fee out
+		want       int64  // 0: refused, unless ok
+		ok         bool
+	}{
+		{"SUCCESS", "180", 180, true},
+		{"SUCCESS", "2147483647", 2147483647, true},
+		{"SUCCESS", "0", 0, false},
+		{"SUCCESS", "-5", 0, false},
+		{"SUCCESS", "2147483648", 0, false},
+		{"SUCCESS", "9999999999", 0, false},
+		{"SUCCESS", "0180", 0, false},
+		{"SUCCESS", "+180", 0, false},
+		{"SUCCESS", "1.00", 0, false},
+		{"SUCCESS", " 180", 0, false},
+		{"SUCCESS", "-", 0, false},
+		{"REFUND", "-", 0, false},
+		{"NOTPAY", "-", 0, true}, // an unpaid order's answer may leave it out
+		{"NOTPAY", "180", 180, true},
+		{"NOTPAY", "0", 0, false},
+	}
+	for _, c := range cases {
+		p := wxpay.Params{
+			"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n1",
+			"out_trade_no": "20261126170000000001", "trade_state": c.state, "total_fee": c.fee, "openid": testOpenID,
+		}
+		if c.fee == "-" {
+			delete(p, "total_fee")
+		}
+		if c.state != "NOTPAY" {
+			p["transaction_id"], p["time_end"] = "4200000001", "20261126170000"
+		}
+		answer, err := wxpay.EncodeSigned(p, testKey, wxpay.SignMD5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(answer) }))
+		st, err := newClient(srv, wxpay.SignMD5).OrderQuery(context.Background(), "20261126170000000001")
+		srv.Close()
+		if c.ok != (err == nil) || c.ok && st.TotalFee != c.want || !c.ok && !errors.Is(err, wxpay.ErrInvalidField) {
+			t.Errorf("query, %s %q: %+v %v", c.state, c.fee, st, err)
+		}
+		if c.state != "SUCCESS" {
+			continue
+		}
+		delete(p, "trade_state") // a payment notification reports a payment
+		note, _ := wxpay.EncodeSigned(p, testKey, wxpay.SignMD5)
+		if st, _, err := wxpay.PaymentNotification(note, testKey); c.ok != (err == nil) || c.ok && st.TotalFee != c.want {
+			t.Errorf("notification, %q: %+v %v", c.fee, st, err)
+		}
+	}
+}
+
+func TestRefundNotificationFields(t *testing.T) {
+	cases := []struct {
+		status, fee, total string
+		ok                 bool
+	}{
+		{"SUCCESS", "100", "180", true},
+		{"REFUNDCLOSE", "100", "180", true},
+		{"CHANGE", "180", "180", true},
+		{"PROCESSING", "100", "180", false},
+		{"", "100", "180", false},
+		{"SUCCESS", "0", "180", false},
+		{"SUCCESS", "-1", "180", false},
+		{"SUCCESS", "0100", "180", false},
+		{"SUCCESS", "100", "2147483648", false},
+		{"SUCCESS", "9999999999", "9999999999", false},
+	}
+	for _, c := range cases {
+		reqInfo, err := wxpay.EncryptReqInfo(wxpay.Params{
+			"out_refund_no": "R-1", "out_trade_no": "20261126170000000001", "refund_id": "50000408942018111907145868882",
+			"refund_status": c.status, "refund_fee": c.fee, "total_fee": c.total,
+		}, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n", "req_info": reqInfo})
+		r, _, err := wxpay.RefundNotification(body, testKey)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, wxpay.ErrInvalidField) {
+			t.Errorf("%s %q of %q: %+v %v", c.status, c.fee, c.total, r, err)
+		}
+	}
+}

@@ -100,9 +100,11 @@ func RefundNotification(body []byte, key string) (*RefundResult, Params, error) 
 	return r, outer, nil
 }
 
+// parseFen reads an amount from WeChat Pay as strictly as one from anyone
+// else: canonical digits (no sign, no leading zero) of 1 to MaxTotalFee fen.
 func parseFen(s string) (int64, error) {
 	var n int64
-	if s == "" || len(s) > 10 {
+	if s == "" || len(s) > 10 || s[0] == '0' {
 		return 0, fmt.Errorf("%w: amount %q", ErrInvalidField, s)
 	}
 	for i := 0; i < len(s); i++ {
@@ -110,6 +112,9 @@ func parseFen(s string) (int64, error) {
 			return 0, fmt.Errorf("%w: amount %q", ErrInvalidField, s)
 		}
 		n = n*10 + int64(s[i]-'0')
+	}
+	if n > MaxTotalFee {
+		return 0, fmt.Errorf("%w: amount %q", ErrInvalidField, s)
 	}
 	return n, nil
 }

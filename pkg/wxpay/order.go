@@ -85,6 +85,3 @@ func (c *Client) UnifiedOrder(ctx context.Context, r *UnifiedOrderRequest) (*Uni
 	}
 	return &UnifiedOrderResponse{PrepayID: answer["prepay_id"], TradeType: answer["trade_type"]}, nil
 }
-
-// ValidOutRefundNo is a placeholder.
-func ValidOutRefundNo(s string) bool { return len(s) >= 1 && len(s) <= 64 }

@@ -13,7 +13,7 @@ type OrderStatus struct {
 	OutTradeNo    string
 	TradeState    string // SUCCESS, REFUND, NOTPAY, CLOSED, REVOKED, USERPAYING, PAYERROR
 	TransactionID string
-	TotalFee      int64
+	TotalFee      int64 // fen, 1..MaxTotalFee; 0 when an unpaid order's answer leaves it out
 	OpenID        string
 	Attach        string
 	TimeEnd       time.Time // payment time; zero until paid
@@ -55,12 +55,12 @@ func orderStatus(p Params) (*OrderStatus, error) {
 	if _, ok := p["trade_state"]; !ok {
 		st.TradeState = "SUCCESS"
 	}
-	if p["total_fee"] != "" {
-		fee, err := strconv.ParseInt(p["total_fee"], 10, 64)
-		if err != nil || fee < 0 {
-			return nil, fmt.Errorf("%w: total_fee %q", ErrInvalidField, p["total_fee"])
+	// A paid order's amount must be there; an unpaid one's may be left out.
+	if fee, ok := p["total_fee"]; ok || st.TradeState == "SUCCESS" || st.TradeState == "REFUND" {
+		var err error
+		if st.TotalFee, err = parseFen(fee); err != nil {
+			return nil, err
 		}
-		st.TotalFee = fee
 	}
 	if te := p["time_end"]; te != "" {
 		t, err := time.ParseInLocation("20060102150405", te, ChinaTime)
@@ -112,7 +112,7 @@ func (c *Client) Refund(ctx context.Context, r *RefundRequest) (*RefundResponse,
 	switch {
 	case !ValidOutTradeNo(r.OutTradeNo):
 		return nil, fmt.Errorf("%w: out_trade_no", ErrInvalidField)
-	case !validRefundNo(r.OutRefundNo):
+	case !ValidOutRefundNo(r.OutRefundNo):
 		return nil, fmt.Errorf("%w: out_refund_no", ErrInvalidField)
 	case r.RefundFee < 1 || r.RefundFee > r.TotalFee || r.TotalFee > MaxTotalFee:
 		return nil, fmt.Errorf("%w: refund_fee", ErrInvalidField)
@@ -135,12 +135,19 @@ func (c *Client) Refund(ctx context.Context, r *RefundRequest) (*RefundResponse,
 	if answer["out_refund_no"] != r.OutRefundNo || answer["refund_id"] == "" {
 		return nil, fmt.Errorf("%w: the answer is about another refund", ErrInvalidField)
 	}
-	fee, _ := strconv.ParseInt(answer["refund_fee"], 10, 64)
+	fee, err := parseFen(answer["refund_fee"])
+	if err != nil {
+		return nil, err
+	}
 	return &RefundResponse{RefundID: answer["refund_id"], RefundFee: fee}, nil
 }
 
-// validRefundNo: out_refund_no is 1–64 characters of 0-9 A-Z a-z _ - | * @.
-func validRefundNo(s string) bool {
+// ValidOutRefundNo reports whether s is a legal out_refund_no, whose rule
+// is not out_trade_no's: 1 to 64 characters of 0-9 A-Z a-z _ - | * @ (a
+// 36-character UUID is one).
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_4
+func ValidOutRefundNo(s string) bool {
 	if len(s) < 1 || len(s) > 64 {
 		return false
 	}

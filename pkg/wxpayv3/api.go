@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// MaxAmount is the largest amount the API carries (an int32), in fen.
+const MaxAmount = 1<<31 - 1
+
 // Amount is an order's amount in fen.
 type Amount struct {
 	Total    int64  `json:"total"`
@@ -54,11 +57,14 @@ func (c *Client) Prepay(ctx context.Context, r *PrepayRequest) (string, error) {
 	var out struct {
 		PrepayID string `json:"prepay_id"`
 	}
-	if err := c.Do(ctx, "POST", "/v3/pay/transactions/jsapi", body, &out); err != nil {
+	err := c.do(ctx, "POST", "/v3/pay/transactions/jsapi", body, &out, func() error {
+		if out.PrepayID == "" {
+			return fmt.Errorf("%w: no prepay_id", ErrMalformed)
+		}
+		return nil
+	})
+	if err != nil {
 		return "", err
-	}
-	if out.PrepayID == "" {
-		return "", fmt.Errorf("%w: no prepay_id", ErrMalformed)
 	}
 	return out.PrepayID, nil
 }
@@ -73,10 +79,24 @@ type Transaction struct {
 	TradeState    string `json:"trade_state"`
 	Attach        string `json:"attach"`
 	SuccessTime   string `json:"success_time"`
-	Amount        Amount `json:"amount"`
+	Amount        Amount `json:"amount"` // Total is 0 when an unpaid order's answer leaves it out
 	Payer         struct {
 		OpenID string `json:"openid"`
 	} `json:"payer"`
+}
+
+// check applies what every report of an order must satisfy, its amount
+// checked as strictly as one from anyone: 1 to MaxAmount fen, or 0 (left
+// out) only while the order is unpaid.
+func (t *Transaction) check() error {
+	paid := t.TradeState == "SUCCESS" || t.TradeState == "REFUND"
+	switch {
+	case t.OutTradeNo == "" || t.TradeState == "":
+		return fmt.Errorf("%w: out_trade_no or trade_state missing", ErrMalformed)
+	case t.Amount.Total < 0 || t.Amount.Total > MaxAmount || paid && t.Amount.Total == 0:
+		return fmt.Errorf("%w: amount.total %d", ErrMalformed, t.Amount.Total)
+	}
+	return nil
 }
 
 // PaidAt is SuccessTime parsed, or zero.
@@ -92,11 +112,14 @@ func (t *Transaction) PaidAt() time.Time {
 func (c *Client) QueryOrder(ctx context.Context, outTradeNo string) (*Transaction, error) {
 	var t Transaction
 	path := "/v3/pay/transactions/out-trade-no/" + url.PathEscape(outTradeNo) + "?mchid=" + url.QueryEscape(c.Signer.MchID)
-	if err := c.Do(ctx, "GET", path, nil, &t); err != nil {
+	err := c.do(ctx, "GET", path, nil, &t, func() error {
+		if t.OutTradeNo != outTradeNo || t.MchID != c.Signer.MchID {
+			return fmt.Errorf("%w: the answer is about another order", ErrMalformed)
+		}
+		return t.check()
+	})
+	if err != nil {
 		return nil, err
-	}
-	if t.OutTradeNo != outTradeNo || t.TradeState == "" || t.MchID != c.Signer.MchID {
-		return nil, fmt.Errorf("%w: the answer is about another order", ErrMalformed)
 	}
 	return &t, nil
 }
@@ -150,11 +173,14 @@ func (c *Client) CreateRefund(ctx context.Context, r *RefundRequest) (*Refund, e
 		Amount      amount `json:"amount"`
 	}{r.OutTradeNo, r.OutRefundNo, r.Reason, r.NotifyURL, amount{r.Refund, r.Total, "CNY"}}
 	var out Refund
-	if err := c.Do(ctx, "POST", "/v3/refund/domestic/refunds", body, &out); err != nil {
+	err := c.do(ctx, "POST", "/v3/refund/domestic/refunds", body, &out, func() error {
+		if out.OutRefundNo != r.OutRefundNo || out.RefundID == "" {
+			return fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if out.OutRefundNo != r.OutRefundNo || out.RefundID == "" {
-		return nil, fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
 	}
 	return &out, nil
 }
@@ -164,11 +190,14 @@ func (c *Client) CreateRefund(ctx context.Context, r *RefundRequest) (*Refund, e
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791863
 func (c *Client) QueryRefund(ctx context.Context, outRefundNo string) (*Refund, error) {
 	var out Refund
-	if err := c.Do(ctx, "GET", "/v3/refund/domestic/refunds/"+url.PathEscape(outRefundNo), nil, &out); err != nil {
+	err := c.do(ctx, "GET", "/v3/refund/domestic/refunds/"+url.PathEscape(outRefundNo), nil, &out, func() error {
+		if out.OutRefundNo != outRefundNo {
+			return fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if out.OutRefundNo != outRefundNo {
-		return nil, fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
 	}
 	return &out, nil
 }

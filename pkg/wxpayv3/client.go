@@ -1,17 +1,13 @@
 package wxpayv3
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"time"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // The merchant API's production hosts: the main one, and the backup a
@@ -21,25 +17,32 @@ const (
 	BackupBaseURL  = "https://api2.mch.weixin.qq.com"
 )
 
-// MaxBodySize bounds every answer and notification read.
+// MaxBodySize bounds every notification read.
 const MaxBodySize = 1 << 20
 
 // Errors of the transport and of answers that are not the API's.
 var (
-	ErrTransport = errors.New("wxpayv3: request did not complete")
+	// ErrTransport is a request that got no complete answer; it is
+	// outbound.ErrTransport, so either name matches.
+	ErrTransport = outbound.ErrTransport
 	ErrMalformed = errors.New("wxpayv3: malformed answer")
 )
 
 // Error is a refusal by WeChat Pay: a non-2xx answer with its code.
 type Error struct {
 	StatusCode int
-	Code       string
+	Code       string // WeChat's code; "" for an answer without one (a bare 4xx or 5xx)
 	Message    string
+	RequestID  string // the answer's Request-ID header, which WeChat's support asks for first
 }
 
-// Error gives WeChat's code and message.
+// Error gives WeChat's code, message and Request-ID.
 func (e *Error) Error() string {
-	return fmt.Sprintf("wxpayv3: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
+	code := ""
+	if e.Code != "" {
+		code = " " + e.Code
+	}
+	return fmt.Sprintf("wxpayv3: HTTP %d%s: %s%s", e.StatusCode, code, e.Message, requestIDSuffix(e.RequestID))
 }
 
 // Retryable reports whether the same request may be sent again.
@@ -47,36 +50,69 @@ func (e *Error) Retryable() bool {
 	return e.StatusCode >= 500 || e.Code == "SYSTEM_ERROR" || e.Code == "FREQUENCY_LIMITED"
 }
 
+// answerError is an answer that failed verification or decoding, with the
+// answer's Request-ID.
+type answerError struct {
+	requestID string
+	err       error
+}
+
+func (e *answerError) Error() string { return e.err.Error() + requestIDSuffix(e.requestID) }
+func (e *answerError) Unwrap() error { return e.err }
+
+func requestIDSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " (Request-ID " + id + ")"
+}
+
+// RequestID returns the Request-ID of the answer err was built from: a
+// refusal, or an answer that failed verification or decoding. It is ""
+// when err came from no answer (a timeout, say).
+func RequestID(err error) string {
+	var refusal *Error
+	if errors.As(err, &refusal) {
+		return refusal.RequestID
+	}
+	var a *answerError
+	if errors.As(err, &a) {
+		return a.requestID
+	}
+	return ""
+}
+
 // Client calls the merchant API v3 for one merchant and mini-program.
 type Client struct {
 	AppID  string
 	Signer *Signer
-	// Keys verify every answer. In public-key mode they are the WeChat Pay
-	// public key under its id; in certificate mode, a *Certificates.
-	Keys Keys
-	// PublicKeyID, in public-key mode, is sent as Wechatpay-Serial.
-	PublicKeyID string
-	BaseURL     string // "" means DefaultBaseURL
-	// FailoverURL, when set, receives the retries that follow a network
-	// failure or an HTTP 5xx (typically BackupBaseURL).
-	FailoverURL string
-	Transport   http.RoundTripper // nil means http.DefaultTransport; redirects are never followed
-
-	MaxAttempts    int           // 0 means 3
-	AttemptTimeout time.Duration // 0 means only the context's deadline
-	RetryWait      time.Duration // 0 means 50 ms, doubled per retry
-}
-
-// refresher is a key set that can fetch keys it lacks (platform certificates).
-type refresher interface {
-	Refresh(ctx context.Context, c *Client) error
+	// Verifier checks every answer (required). Its PublicKeyID, when set,
+	// is sent as Wechatpay-Serial; its Download is typically the client's
+	// own DownloadCertificates.
+	Verifier *Verifier
+	// APIv3Key decrypts the platform certificates DownloadCertificates
+	// fetches, and is what a gateway decrypts notifications with (see
+	// ParseNotification); never logged.
+	APIv3Key []byte
+	// HTTP sends every request: timeout per attempt, retries of the same
+	// body after a network failure, an HTTP 5xx, SYSTEM_ERROR or
+	// FREQUENCY_LIMITED, failover to HTTP.FailoverURL (typically
+	// BackupBaseURL). HTTP.BaseURL "" means DefaultBaseURL.
+	HTTP outbound.Client
 }
 
 // Do sends a signed request and decodes the verified answer into out (nil
-// for none). A 2xx answer must carry a valid signature; a refusal is an
-// *Error. In certificate mode an unknown serial triggers one certificate
-// download and a second verification.
+// for none). A 2xx answer must carry a valid signature (an unknown serial
+// may make the Verifier download the platform certificates); a refusal is
+// an *Error. Every error built from an answer carries its Request-ID (see
+// RequestID).
 func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any) error {
+	return c.do(ctx, method, pathQuery, body, out, nil)
+}
+
+// do is Do with valid, when not nil, checking the decoded answer, so that
+// its refusal carries the answer's Request-ID too.
+func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any, valid func() error) error {
 	var payload []byte
 	if body != nil {
 		var err error
@@ -84,124 +120,82 @@ func (c *Client) Do(ctx context.Context, method, pathQuery string, body, out any
 			return err
 		}
 	}
-	var last error
-	return retry.Policy{Attempts: c.MaxAttempts, Wait: c.RetryWait}.Do(ctx, func() error {
-		host := c.BaseURL
-		if host == "" {
-			host = DefaultBaseURL
+	req := c.request(method, pathQuery, payload)
+	req.Check = func(r *outbound.Response) error {
+		if r.StatusCode/100 != 2 {
+			return c.refusal(ctx, r)
 		}
-		var refusal *Error
-		if c.FailoverURL != "" && (errors.Is(last, ErrTransport) || errors.As(last, &refusal) && refusal.StatusCode >= 500) {
-			host = c.FailoverURL
+		if err := c.accept(ctx, r, out, valid); err != nil {
+			return &answerError{r.RequestID, err}
 		}
-		last = c.attempt(ctx, host, method, pathQuery, payload, out)
-		return last
-	}, func(err error) bool {
-		var refusal *Error
-		return errors.Is(err, ErrTransport) || errors.As(err, &refusal) && refusal.Retryable()
-	})
-}
-
-func (c *Client) attempt(ctx context.Context, host, method, pathQuery string, payload []byte, out any) error {
-	if deadline, ok := ctx.Deadline(); c.AttemptTimeout > 0 && (!ok || time.Until(deadline) > c.AttemptTimeout) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
-		defer cancel()
-	}
-	status, signed, raw, err := c.send(ctx, host, method, pathQuery, payload)
-	if err != nil {
-		return err
-	}
-	if status/100 != 2 {
-		var e struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-			return &Error{StatusCode: status, Code: "HTTP_" + http.StatusText(status), Message: "no error body"}
-		}
-		// A refusal can only stop a payment, never make one, so an
-		// unsigned one is believed; a signed one must verify.
-		if signed.Signature != "" {
-			if err := c.verify(ctx, signed, raw); err != nil {
-				return err
-			}
-		}
-		return &Error{StatusCode: status, Code: e.Code, Message: e.Message}
-	}
-	if err := c.verify(ctx, signed, raw); err != nil {
-		return err
-	}
-	if out == nil || len(raw) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	req.Retryable = func(err error) bool {
+		var refusal *Error
+		return errors.As(err, &refusal) && refusal.Retryable()
+	}
+	h := c.http()
+	_, err := h.Do(ctx, req)
+	return err
+}
+
+// accept verifies a 2xx answer, then decodes and checks it.
+func (c *Client) accept(ctx context.Context, r *outbound.Response, out any, valid func() error) error {
+	if err := c.Verifier.Verify(ctx, SignedFromHeader(r.Header), r.Body); err != nil {
+		return err
+	}
+	if out != nil && len(r.Body) > 0 {
+		if err := jsonUnmarshal(r.Body, out); err != nil {
+			return err
+		}
+	}
+	if valid != nil {
+		return valid()
 	}
 	return nil
 }
 
-// verify checks an answer, fetching platform certificates once when the
-// serial is unknown and the key set can refresh.
-func (c *Client) verify(ctx context.Context, signed Signed, raw []byte) error {
-	err := Verify(c.Keys, signed, raw, c.Signer.now())
-	if r, ok := c.Keys.(refresher); ok && errors.Is(err, ErrUnknownSerial) {
-		if rerr := r.Refresh(ctx, c); rerr != nil {
-			return fmt.Errorf("%w (refreshing certificates: %v)", err, rerr)
-		}
-		err = Verify(c.Keys, signed, raw, c.Signer.now())
+// http is the client's HTTP path with its defaults.
+func (c *Client) http() outbound.Client {
+	h := c.HTTP
+	if h.BaseURL == "" {
+		h.BaseURL = DefaultBaseURL
 	}
-	return err
+	return h
 }
 
-// send makes one HTTP exchange and returns the status, the signature
-// headers and the raw body.
-func (c *Client) send(ctx context.Context, host, method, pathQuery string, payload []byte) (int, Signed, []byte, error) {
-	auth, err := c.Signer.Authorization(method, pathQuery, payload)
-	if err != nil {
-		return 0, Signed{}, nil, err
-	}
-	var rd io.Reader
+// request is a request of the API, signed afresh on each attempt.
+func (c *Client) request(method, pathQuery string, payload []byte) *outbound.Request {
+	h := http.Header{"Accept": {"application/json"}, "User-Agent": {"wxpay-scf (Go)"}}
 	if payload != nil {
-		rd = bytes.NewReader(payload)
+		h.Set("Content-Type", "application/json")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, host+pathQuery, rd)
-	if err != nil {
-		return 0, Signed{}, nil, err
+	if c.Verifier.PublicKeyID != "" {
+		h.Set("Wechatpay-Serial", c.Verifier.PublicKeyID)
 	}
-	req.Header.Set("Authorization", auth)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "wxpay-scf (Go)")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+	return &outbound.Request{Method: method, Path: pathQuery, Header: h, Body: payload, Prepare: func(r *http.Request) error {
+		auth, err := c.Signer.Authorization(method, pathQuery, payload)
+		r.Header.Set("Authorization", auth)
+		return err
+	}}
+}
+
+// refusal reads a non-2xx answer. A refusal can only stop a payment, never
+// make one, so an unsigned one is believed; a signed one must verify.
+func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
+	var e struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
 	}
-	if c.PublicKeyID != "" {
-		req.Header.Set("Wechatpay-Serial", c.PublicKeyID)
+	if json.Unmarshal(r.Body, &e) != nil || e.Code == "" {
+		return &Error{StatusCode: r.StatusCode, Message: "no error body", RequestID: r.RequestID}
 	}
-	rt := c.Transport
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	resp, err := rt.RoundTrip(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
+		if err := c.Verifier.Verify(ctx, signed, r.Body); err != nil {
+			return &answerError{r.RequestID, err}
 		}
-		return 0, Signed{}, nil, fmt.Errorf("%w: %w", ErrTransport, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
-	if err != nil {
-		return 0, Signed{}, nil, fmt.Errorf("%w: %w", ErrTransport, err)
-	}
-	if len(raw) > MaxBodySize {
-		return 0, Signed{}, nil, fmt.Errorf("%w: answer over %d bytes", ErrMalformed, MaxBodySize)
-	}
-	if resp.StatusCode >= 500 {
-		return resp.StatusCode, Signed{}, nil, &Error{StatusCode: resp.StatusCode, Code: "HTTP_" + http.StatusText(resp.StatusCode)}
-	}
-	return resp.StatusCode, SignedFromHeader(resp.Header), raw, nil
+	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message, RequestID: r.RequestID}
 }
 
 // SignedFromHeader reads the Wechatpay-* signature headers.

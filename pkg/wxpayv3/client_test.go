@@ -10,10 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
@@ -43,8 +46,30 @@ func merchantKey(t testing.TB) *rsa.PrivateKey {
 type setup struct {
 	sim    *wxpayv3test.Sim
 	client *wxpayv3.Client
+	clock  *clock // the Verifier's
 }
 
+// clock is a clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newSetup is a client and a simulator in certificate mode or public-key
+// mode; in public-key mode the client would download certificates for
+// other serials (mixed mode), as function/ wires it.
 func newSetup(t *testing.T, certificates bool) setup {
 	t.Helper()
 	key := merchantKey(t)
@@ -57,23 +82,33 @@ func newSetup(t *testing.T, certificates bool) setup {
 	sim.AddUser(openID)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(func() { sim.Close(); srv.Close() })
+	clk := &clock{t: time.Now()}
 	c := &wxpayv3.Client{
-		AppID:     appID,
-		Signer:    &wxpayv3.Signer{MchID: mchID, Serial: serial, Key: key, Rand: rand.Reader},
-		BaseURL:   srv.URL,
-		Transport: srv.Client().Transport,
-		RetryWait: time.Millisecond,
+		AppID:    appID,
+		Signer:   &wxpayv3.Signer{MchID: mchID, Serial: serial, Key: key, Rand: rand.Reader},
+		APIv3Key: []byte(apiV3Key),
+		HTTP:     outbound.Client{BaseURL: srv.URL, Transport: srv.Client().Transport, RetryWait: time.Millisecond},
 	}
-	if certificates {
-		c.Keys = &wxpayv3.Certificates{APIv3Key: []byte(apiV3Key)}
-	} else {
+	c.Verifier = &wxpayv3.Verifier{Download: c.DownloadCertificates, Now: clk.Now}
+	if !certificates {
 		pub, err := wxpayv3.ParsePublicKey(sim.PublicKeyPEM())
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Keys, c.PublicKeyID = wxpayv3.PublicKeys{wxpayv3test.PublicKeyID: pub}, wxpayv3test.PublicKeyID
+		c.Verifier.PublicKeyID, c.Verifier.PublicKey = wxpayv3test.PublicKeyID, pub
 	}
-	return setup{sim, c}
+	return setup{sim, c, clk}
+}
+
+// downloads counts the certificate downloads the simulator served.
+func (s setup) downloads() int {
+	n := 0
+	for _, r := range s.sim.Requests() {
+		if r == "GET /v3/certificates" {
+			n++
+		}
+	}
+	return n
 }
 
 func order(no string) *wxpayv3.PrepayRequest {
@@ -131,24 +166,18 @@ func TestOrderLife(t *testing.T) {
 			t.Fatalf("%+v %v", q, err)
 		}
 		// The notifications decrypt and verify.
-		n, err := wxpayv3.ParseNotification(s.client.Keys, []byte(apiV3Key), note.Signed, note.Body, time.Now())
+		n, err := wxpayv3.ParseNotification(ctx, s.client.Verifier, []byte(apiV3Key), note.Signed, note.Body)
 		var paid wxpayv3.Transaction
 		if err != nil || n.EventType != "TRANSACTION.SUCCESS" || json.Unmarshal(n.Plaintext, &paid) != nil || paid.OutTradeNo != "20261126170000000001" || paid.Amount.Total != 180 {
 			t.Fatalf("%+v %v", n, err)
 		}
 		rn, _ := s.sim.CompleteRefund("R1", "SUCCESS")
-		n, err = wxpayv3.ParseNotification(s.client.Keys, []byte(apiV3Key), rn.Signed, rn.Body, time.Now())
+		n, err = wxpayv3.ParseNotification(ctx, s.client.Verifier, []byte(apiV3Key), rn.Signed, rn.Body)
 		var refunded wxpayv3.RefundNotice
 		if err != nil || n.EventType != "REFUND.SUCCESS" || json.Unmarshal(n.Plaintext, &refunded) != nil || refunded.RefundStatus != "SUCCESS" || refunded.Amount.Refund != 100 {
 			t.Fatalf("%+v %v", n, err)
 		}
-		downloads := 0
-		for _, r := range s.sim.Requests() {
-			if r == "GET /v3/certificates" {
-				downloads++
-			}
-		}
-		if certs && downloads != 1 || !certs && downloads != 0 {
+		if downloads := s.downloads(); certs && downloads != 1 || !certs && downloads != 0 {
 			t.Fatalf("certificates=%v: %d downloads", certs, downloads)
 		}
 	}
@@ -198,7 +227,8 @@ func TestRefusesBadAnswers(t *testing.T) {
 
 func TestNotificationRefusals(t *testing.T) {
 	s := newSetup(t, false)
-	s.client.Prepay(context.Background(), order("20261126170000000020"))
+	ctx := context.Background()
+	s.client.Prepay(ctx, order("20261126170000000020"))
 	note, _ := s.sim.Pay("20261126170000000020")
 	probe, _ := s.sim.PaymentNotice("20261126170000000020", true)
 	now := time.Now()
@@ -213,20 +243,21 @@ func TestNotificationRefusals(t *testing.T) {
 		"replayed later":  {note, apiV3Key, now.Add(10 * time.Minute), wxpayv3.ErrStaleTimestamp},
 		"wrong APIv3 key": {note, strings.Repeat("k", 32), now, wxpayv3.ErrDecrypt},
 	} {
-		if _, err := wxpayv3.ParseNotification(s.client.Keys, []byte(c.key), c.n.Signed, c.n.Body, c.at); !errors.Is(err, c.want) {
+		v := &wxpayv3.Verifier{PublicKeyID: s.client.Verifier.PublicKeyID, PublicKey: s.client.Verifier.PublicKey, Now: func() time.Time { return c.at }}
+		if _, err := wxpayv3.ParseNotification(ctx, v, []byte(c.key), c.n.Signed, c.n.Body); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", name, err, c.want)
 		}
 	}
 	// A re-signed duplicate is as good as the first.
 	again, _ := s.sim.PaymentNotice("20261126170000000020", false)
-	if _, err := wxpayv3.ParseNotification(s.client.Keys, []byte(apiV3Key), again.Signed, again.Body, now); err != nil {
+	if _, err := wxpayv3.ParseNotification(ctx, s.client.Verifier, []byte(apiV3Key), again.Signed, again.Body); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestCertificatesMustDecrypt(t *testing.T) {
 	s := newSetup(t, true)
-	s.client.Keys = &wxpayv3.Certificates{APIv3Key: []byte(strings.Repeat("x", 32))}
+	s.client.APIv3Key = []byte(strings.Repeat("x", 32))
 	if _, err := s.client.Prepay(context.Background(), order("20261126170000000030")); !errors.Is(err, wxpayv3.ErrUnknownSerial) {
 		t.Fatalf("certificates under another APIv3 key: %v", err)
 	}
@@ -236,11 +267,131 @@ func TestFailover(t *testing.T) {
 	s := newSetup(t, false)
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
 	defer down.Close()
-	s.client.FailoverURL, s.client.BaseURL = s.client.BaseURL, down.URL
+	s.client.HTTP.FailoverURL, s.client.HTTP.BaseURL = s.client.HTTP.BaseURL, down.URL
 	if _, err := s.client.Prepay(context.Background(), order("20261126170000000040")); err != nil {
 		t.Fatalf("failover: %v", err)
 	}
 	if n := len(s.sim.Requests()); n != 1 {
 		t.Fatalf("the backup received %d requests", n)
+	}
+}
+
+func TestErrorsKeepRequestID(t *testing.T) {
+	s := newSetup(t, false)
+	s.client.Verifier.Download = nil // the last answer is the one refused
+	refusal := wxpayv3test.Fault{Kind: wxpayv3test.Refuse, Status: 400, Code: "PARAM_ERROR"}
+	http500 := wxpayv3test.Fault{Kind: wxpayv3test.HTTP500}
+	for _, c := range []struct {
+		name   string
+		faults []wxpayv3test.Fault
+		want   error
+	}{
+		{"refusal", []wxpayv3test.Fault{refusal}, nil},
+		{"5xx", []wxpayv3test.Fault{http500, http500, http500}, nil},
+		{"bad signature", []wxpayv3test.Fault{{Kind: wxpayv3test.BadSignature}}, wxpayv3.ErrInvalidSignature},
+		{"unknown serial", []wxpayv3test.Fault{{Kind: wxpayv3test.UnknownSerial}}, wxpayv3.ErrUnknownSerial},
+		{"probe", []wxpayv3test.Fault{{Kind: wxpayv3test.Probe}}, wxpayv3.ErrProbe},
+	} {
+		s.sim.Inject(c.faults...)
+		_, err := s.client.Prepay(context.Background(), order("20261126170000000050"))
+		id := s.sim.LastRequestID()
+		if err == nil || id == "" || wxpayv3.RequestID(err) != id || !strings.Contains(err.Error(), id) {
+			t.Errorf("%s: %v does not carry Request-ID %q", c.name, err, id)
+		}
+		var e *wxpayv3.Error
+		if c.want == nil && (!errors.As(err, &e) || e.RequestID != id) || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v", c.name, err)
+		}
+	}
+	if wxpayv3.RequestID(context.DeadlineExceeded) != "" {
+		t.Error("a timeout has no Request-ID")
+	}
+}
+
+// A refusal without WeChat's JSON body (from a proxy, say) has no code: no
+// words of net/http may pose as one.
+func TestBareRefusalHasNoCode(t *testing.T) {
+	s := newSetup(t, false)
+	for _, status := range []int{400, 404, 502} {
+		bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Request-ID", "bare-1")
+			w.WriteHeader(status)
+		}))
+		s.client.HTTP.BaseURL = bare.URL
+		_, err := s.client.Prepay(context.Background(), order("20261126170000000060"))
+		bare.Close()
+		var e *wxpayv3.Error
+		if !errors.As(err, &e) || e.StatusCode != status || e.Code != "" || e.RequestID != "bare-1" || strings.Contains(err.Error(), http.StatusText(status)) {
+			t.Errorf("%d: %v", status, err)
+		}
+	}
+}
+
+// Certificate mode heals by itself, for answers and notifications alike: a
+// failed first download, then a rotation, each within one download a minute.
+func TestCertificatesHeal(t *testing.T) {
+	s := newSetup(t, true)
+	ctx := context.Background()
+	if _, err := s.client.Prepay(ctx, order("20261126170000000070")); err != nil {
+		t.Fatal(err)
+	}
+	note, _ := s.sim.Pay("20261126170000000070")
+	// Another instance, whose first download fails.
+	instance := &wxpayv3.Verifier{Download: s.client.DownloadCertificates, Now: s.clock.Now}
+	parse := func(n wxpayv3test.Notice) error {
+		_, err := wxpayv3.ParseNotification(ctx, instance, []byte(apiV3Key), n.Signed, n.Body)
+		return err
+	}
+	s.sim.Inject(wxpayv3test.Fault{Kind: wxpayv3test.HTTP500})
+	if err := parse(note); !errors.Is(err, wxpayv3.ErrUnknownSerial) || s.downloads() != 2 {
+		t.Fatalf("failed download: %v after %d downloads", err, s.downloads())
+	}
+	s.clock.Add(30 * time.Second)
+	if err := parse(note); !errors.Is(err, wxpayv3.ErrUnknownSerial) || s.downloads() != 2 {
+		t.Fatalf("within the minute: %v after %d downloads", err, s.downloads())
+	}
+	s.clock.Add(31 * time.Second)
+	if err := parse(note); err != nil || s.downloads() != 3 {
+		t.Fatalf("a minute later: %v after %d downloads", err, s.downloads())
+	}
+	// A rotation: the new certificate signs answers and notifications.
+	if _, err := s.sim.RotateCertificate(); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Add(61 * time.Second)
+	if _, err := s.client.QueryOrder(ctx, "20261126170000000070"); err != nil || s.downloads() != 4 {
+		t.Fatalf("answer after the rotation: %v after %d downloads", err, s.downloads())
+	}
+	again, _ := s.sim.PaymentNotice("20261126170000000070", false)
+	if err := parse(again); err != nil || s.downloads() != 5 {
+		t.Fatalf("notification after the rotation: %v after %d downloads", err, s.downloads())
+	}
+}
+
+// A merchant moving from certificates to the public key receives both
+// kinds of signature.
+func TestMixedMode(t *testing.T) {
+	s := newSetup(t, true)
+	pub, err := wxpayv3.ParsePublicKey(s.sim.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client.Verifier.PublicKeyID, s.client.Verifier.PublicKey = wxpayv3test.PublicKeyID, pub
+	ctx := context.Background()
+	for i, switchKey := range []bool{false, true} {
+		if switchKey {
+			s.sim.SwitchToPublicKey()
+		}
+		no := "2026112617000000008" + strconv.Itoa(i)
+		if _, err := s.client.Prepay(ctx, order(no)); err != nil {
+			t.Fatalf("public key %v: %v", switchKey, err)
+		}
+		note, _ := s.sim.Pay(no)
+		if _, err := wxpayv3.ParseNotification(ctx, s.client.Verifier, []byte(apiV3Key), note.Signed, note.Body); err != nil {
+			t.Fatalf("public key %v: %v", switchKey, err)
+		}
+		if (note.Signed.Serial == wxpayv3test.PublicKeyID) != switchKey || s.downloads() != 1 {
+			t.Fatalf("public key %v: signed by %s, %d downloads", switchKey, note.Signed.Serial, s.downloads())
+		}
 	}
 }

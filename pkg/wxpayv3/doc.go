@@ -1,6 +1,8 @@
 // Package wxpayv3 speaks WeChat Pay's merchant API v3: request signing
 // (WECHATPAY2-SHA256-RSA2048), verification of every answer and notification
-// over its raw bytes with the key its Wechatpay-Serial names, AEAD_AES_256_GCM
+// over its raw bytes with the key its Wechatpay-Serial names (the WeChat Pay
+// public key, or platform certificates that a Verifier downloads when it
+// meets a serial it lacks, at most once a minute), AEAD_AES_256_GCM
 // decryption of notification resources, and the RSA paySign of
 // wx.requestPayment.
 //

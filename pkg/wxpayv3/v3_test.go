@@ -2,6 +2,7 @@ package wxpayv3
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,11 +14,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 type vectors struct {
@@ -36,7 +42,7 @@ type vectors struct {
 
 func loadVectors(t *testing.T) vectors {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/vectors.json")
+	raw, err := os.ReadFile("../wxpay/testdata/vectors.json") // one copy, beside the v2 vectors
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,5 +239,223 @@ func TestParseKeys(t *testing.T) {
 	ecPub, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
 	if _, err := ParsePublicKey(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub})); !errors.Is(err, ErrKey) {
 		t.Fatalf("EC public key: %v", err)
+	}
+}
+
+func TestVerifierDownloads(t *testing.T) {
+	a, b := testKey(t), mustKey(t)
+	keyOf := map[string]*rsa.PrivateKey{"A": a, "B": b, "PUB": b} // any other serial is forged, signed by a
+	certs := func(serials ...string) PublicKeys {
+		k := PublicKeys{}
+		for _, s := range serials {
+			k[s] = &keyOf[s].PublicKey
+		}
+		return k
+	}
+	errDown := errors.New("HTTP 500")
+	type step struct {
+		at        time.Duration // since the start
+		serial    string
+		want      error
+		downloads int // in all, after the step
+	}
+	cases := []struct {
+		name  string
+		pub   bool                            // the WeChat Pay public key is configured, as PUB
+		serve func(n int) (PublicKeys, error) // the nth download, from 1
+		steps []step
+	}{
+		{"a failed first download heals a minute later", false,
+			func(n int) (PublicKeys, error) {
+				if n == 1 {
+					return nil, errDown
+				}
+				return certs("A"), nil
+			},
+			[]step{{0, "A", ErrUnknownSerial, 1}, {30 * time.Second, "A", ErrUnknownSerial, 1}, {61 * time.Second, "A", nil, 2}, {62 * time.Second, "A", nil, 2}}},
+		{"a rotation heals", false,
+			func(n int) (PublicKeys, error) {
+				if n == 1 {
+					return certs("A"), nil
+				}
+				return certs("A", "B"), nil
+			},
+			[]step{{0, "A", nil, 1}, {10 * time.Second, "B", ErrUnknownSerial, 1}, {11 * time.Second, "A", nil, 1}, {70 * time.Second, "B", nil, 2}, {71 * time.Second, "A", nil, 2}}},
+		{"forged serials download once a minute", false,
+			func(int) (PublicKeys, error) { return certs("A"), nil },
+			[]step{{0, "X1", ErrUnknownSerial, 1}, {time.Second, "X2", ErrUnknownSerial, 1}, {59 * time.Second, "X3", ErrUnknownSerial, 1},
+				{60 * time.Second, "X4", ErrUnknownSerial, 2}, {61 * time.Second, "A", nil, 2}}},
+		{"mixed mode verifies both kinds", true,
+			func(int) (PublicKeys, error) { return certs("A"), nil },
+			[]step{{0, "PUB", nil, 0}, {0, "A", nil, 1}, {time.Second, "PUB", nil, 1}, {2 * time.Second, "X", ErrUnknownSerial, 1}}},
+		{"a public key without certificates", true,
+			func(int) (PublicKeys, error) { return nil, errDown },
+			[]step{{0, "PUB", nil, 0}, {0, "X", ErrUnknownSerial, 1}, {30 * time.Second, "X", ErrUnknownSerial, 1}, {31 * time.Second, "PUB", nil, 1}}},
+	}
+	start := time.Unix(1790000000, 0)
+	body := []byte(`{"id":"EV-1"}`)
+	for _, c := range cases {
+		now, downloads := start, 0
+		v := &Verifier{Now: func() time.Time { return now }, Download: func(context.Context) (PublicKeys, error) {
+			downloads++
+			return c.serve(downloads)
+		}}
+		if c.pub {
+			v.PublicKeyID, v.PublicKey = "PUB", &keyOf["PUB"].PublicKey
+		}
+		for i, s := range c.steps {
+			now = start.Add(s.at)
+			key := keyOf[s.serial]
+			if key == nil {
+				key = a
+			}
+			err := v.Verify(context.Background(), signedNow(t, key, s.serial, now, body), body)
+			if !errors.Is(err, s.want) || (s.want == nil) != (err == nil) || downloads != s.downloads {
+				t.Errorf("%s, step %d: %v after %d downloads", c.name, i, err, downloads)
+			}
+		}
+	}
+}
+
+// Stale and probing messages never cost a download, and a flood of forged
+// serials at once costs one.
+func TestVerifierDownloadLimit(t *testing.T) {
+	key := testKey(t)
+	now := time.Unix(1790000000, 0)
+	var mu sync.Mutex
+	downloads := 0
+	v := &Verifier{Now: func() time.Time { return now }, Download: func(context.Context) (PublicKeys, error) {
+		mu.Lock()
+		downloads++
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // the others arrive meanwhile
+		return PublicKeys{"A": &key.PublicKey}, nil
+	}}
+	body := []byte(`{}`)
+	stale := signedNow(t, key, "X", now.Add(-6*time.Minute), body)
+	probe := signedNow(t, key, "X", now, body)
+	probe.Signature = "WECHATPAY/SIGNTEST/" + probe.Signature
+	if err := v.Verify(context.Background(), stale, body); !errors.Is(err, ErrStaleTimestamp) {
+		t.Fatal(err)
+	}
+	if err := v.Verify(context.Background(), probe, body); !errors.Is(err, ErrProbe) || downloads != 0 {
+		t.Fatalf("%v after %d downloads", err, downloads)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			forged := signedNow(t, key, "FORGED"+strconv.Itoa(i), now, body)
+			if err := v.Verify(context.Background(), forged, body); !errors.Is(err, ErrUnknownSerial) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if downloads != 1 {
+		t.Fatalf("%d downloads", downloads)
+	}
+}
+
+func mustKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signedNow signs body at now with key, naming serial.
+func signedNow(t testing.TB, key *rsa.PrivateKey, serial string, now time.Time, body []byte) Signed {
+	s := Signed{Timestamp: strconv.FormatInt(now.Unix(), 10), Nonce: "N" + strconv.FormatInt(now.UnixNano(), 36), Serial: serial}
+	var err error
+	if s.Signature, err = sign(key, s.Timestamp+"\n"+s.Nonce+"\n"+string(body)+"\n"); err != nil {
+		t.Error(err)
+	}
+	return s
+}
+
+// An authentic notification or query answer is still refused when its
+// amount is not one WeChat Pay could have taken.
+func TestAmountsFromWeChatAreChecked(t *testing.T) {
+	key := testKey(t)
+	cases := []struct {
+		state, total string // total "" leaves the amount out
+		ok           bool
+	}{
+		{"SUCCESS", "180", true},
+		{"SUCCESS", "2147483647", true},
+		{"SUCCESS", "0", false},
+		{"SUCCESS", "-5", false},
+		{"SUCCESS", "2147483648", false},
+		{"SUCCESS", "", false},
+		{"REFUND", "", false},
+		{"NOTPAY", "", true}, // an unpaid order's answer may leave it out
+		{"NOTPAY", "180", true},
+		{"NOTPAY", "-1", false},
+	}
+	for _, c := range cases {
+		amount := ""
+		if c.total != "" {
+			amount = `,"amount":{"total":` + c.total + `,"currency":"CNY"}`
+		}
+		tx := []byte(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","out_trade_no":"20261126170000000001","trade_state":"` + c.state + `"` + amount + `}`)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			s := signedNow(t, key, "PUB", time.Now(), tx)
+			w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
+			w.Header().Set("Wechatpay-Nonce", s.Nonce)
+			w.Header().Set("Wechatpay-Signature", s.Signature)
+			w.Header().Set("Wechatpay-Serial", s.Serial)
+			w.Write(tx)
+		}))
+		client := &Client{
+			AppID:    "wxd678efh567hg6787",
+			Signer:   &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader},
+			Verifier: &Verifier{PublicKeyID: "PUB", PublicKey: &key.PublicKey},
+			HTTP:     outbound.Client{BaseURL: srv.URL},
+		}
+		_, err := client.QueryOrder(context.Background(), "20261126170000000001")
+		srv.Close()
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("query, %s %q: %v", c.state, c.total, err)
+		}
+		if c.state != "SUCCESS" {
+			continue
+		}
+		n := &Notification{EventType: "TRANSACTION.SUCCESS", Plaintext: tx}
+		if _, err := n.Transaction(); c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("notification, %q: %v", c.total, err)
+		}
+	}
+}
+
+func TestRefundNotice(t *testing.T) {
+	cases := []struct {
+		event, status string
+		refund, total int64
+		ok            bool
+	}{
+		{"REFUND.SUCCESS", "SUCCESS", 100, 180, true},
+		{"REFUND.CLOSED", "CLOSED", 100, 180, true},
+		{"REFUND.ABNORMAL", "ABNORMAL", 180, 180, true},
+		{"REFUND.SUCCESS", "PROCESSING", 100, 180, false},
+		{"REFUND.SUCCESS", "", 100, 180, false},
+		{"TRANSACTION.SUCCESS", "SUCCESS", 100, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 0, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", -5, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 181, 180, false},
+		{"REFUND.SUCCESS", "SUCCESS", 100, MaxAmount + 1, false},
+	}
+	for _, c := range cases {
+		pt, _ := json.Marshal(map[string]any{
+			"mchid": "1900000109", "out_trade_no": "20261126170000000001", "out_refund_no": "R-1", "refund_id": "50000000382019052709732678859",
+			"refund_status": c.status, "amount": map[string]int64{"refund": c.refund, "total": c.total},
+		})
+		r, err := (&Notification{EventType: c.event, Plaintext: pt}).Refund()
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) || c.ok && r.Amount.Refund != c.refund {
+			t.Errorf("%s %s %d of %d: %+v %v", c.event, c.status, c.refund, c.total, r, err)
+		}
 	}
 }

@@ -59,6 +59,20 @@ func (k PublicKeys) PublicKey(serial string) (*rsa.PublicKey, bool) {
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012365342
 func Verify(keys Keys, s Signed, body []byte, now time.Time) error {
+	if err := s.check(now); err != nil {
+		return err
+	}
+	key, ok := keys.PublicKey(s.Serial)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownSerial, s.Serial)
+	}
+	return s.verify(key, body)
+}
+
+// check applies what needs no key: every header present, no probe, the
+// timestamp within MaxSkew. It comes first, so that a stale or probing
+// message never makes a Verifier download certificates.
+func (s Signed) check(now time.Time) error {
 	if s.Signature == "" || s.Timestamp == "" || s.Nonce == "" || s.Serial == "" {
 		return ErrMissingSignature
 	}
@@ -72,10 +86,11 @@ func Verify(keys Keys, s Signed, body []byte, now time.Time) error {
 	if d := now.Sub(time.Unix(ts, 0)); d > MaxSkew || d < -MaxSkew {
 		return ErrStaleTimestamp
 	}
-	key, ok := keys.PublicKey(s.Serial)
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrUnknownSerial, s.Serial)
-	}
+	return nil
+}
+
+// verify checks the signature itself with key.
+func (s Signed) verify(key *rsa.PublicKey, body []byte) error {
 	sig, err := base64.StdEncoding.DecodeString(s.Signature)
 	if err != nil {
 		return fmt.Errorf("%w: not base64", ErrInvalidSignature)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -35,7 +36,7 @@ func (s *Sim) v2(api func(wxpay.Params) answer) http.HandlerFunc { return s.v2ce
 // certificate (the /secapi/ paths).
 func (s *Sim) v2cert(api func(wxpay.Params) answer, needCert bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := wxpay.ReadBody(r.Body, r.ContentLength)
+		raw, _ := outbound.ReadBody(r.Body, r.ContentLength, wxpay.MaxBodySize)
 		p, err := wxpay.DecodeXML(raw)
 		s.record(r.URL.Path, p)
 		fault, faulty := s.nextFault(r.URL.Path)

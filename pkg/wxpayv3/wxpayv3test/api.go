@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -40,9 +40,13 @@ func fail(status int, code, msg string) reply {
 // fault, authenticate the request, and sign the answer.
 func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, wxpayv3.MaxBodySize+1))
+		body, _ := outbound.ReadBody(r.Body, r.ContentLength, wxpayv3.MaxBodySize)
+		// Every answer, a failure too, carries the id WeChat's support asks for.
+		id := randomHex(32)
+		w.Header().Set("Request-ID", id)
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		s.lastRequestID = id
 		var f Fault
 		if len(s.faults) > 0 {
 			f, s.faults = s.faults[0], s.faults[1:]
@@ -120,7 +124,6 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 		raw, _ = json.Marshal(rep.body)
 		w.Header().Set("Content-Type", "application/json")
 	}
-	w.Header().Set("Request-ID", randomHex(32))
 	if fault != NoSignature {
 		now := s.now()
 		if fault == StaleTimestamp {
@@ -131,11 +134,10 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 		if fault == BadSignature {
 			signed += " "
 		}
-		sig := s.sign(ts + "\n" + nonce + "\n" + signed + "\n")
+		sig, serial := s.sign(ts + "\n" + nonce + "\n" + signed + "\n")
 		if fault == Probe {
 			sig = "WECHATPAY/SIGNTEST/" + sig
 		}
-		serial := s.serial
 		if fault == UnknownSerial {
 			serial = "PUB_KEY_ID_UNKNOWN"
 		}
@@ -148,10 +150,13 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 	w.Write(raw)
 }
 
-func (s *Sim) sign(msg string) string {
+// sign signs msg with the key in use and returns the signature and the
+// serial it names.
+func (s *Sim) sign(msg string) (signature, serial string) {
+	k := s.signing.Load()
 	sum := sha256.Sum256([]byte(msg))
-	sig, _ := rsa.SignPKCS1v15(nil, s.key, crypto.SHA256, sum[:])
-	return base64.StdEncoding.EncodeToString(sig)
+	sig, _ := rsa.SignPKCS1v15(nil, k.key, crypto.SHA256, sum[:])
+	return base64.StdEncoding.EncodeToString(sig), k.serial
 }
 
 func (s *Sim) prepay(_ *http.Request, body []byte) reply {
@@ -342,13 +347,18 @@ func (s *Sim) queryRefund(r *http.Request, _ []byte) reply {
 }
 
 func (s *Sim) certificates(_ *http.Request, _ []byte) reply {
-	if s.certPEM == nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.certs) == 0 {
 		return fail(404, "RESOURCE_NOT_EXISTS", "商户已切换为微信支付公钥模式，无平台证书")
 	}
-	nonce := randomHex(12)
-	res, _ := wxpayv3.Encrypt(s.cfg.APIv3Key, nonce, "certificate", s.certPEM)
-	return reply{200, map[string]any{"data": []map[string]any{{
-		"serial_no": s.serial, "effective_time": s.now().Add(-time.Hour).Format(time.RFC3339),
-		"expire_time": s.now().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
-	}}}}
+	var data []map[string]any
+	for _, c := range s.certs {
+		res, _ := wxpayv3.Encrypt(s.cfg.APIv3Key, randomHex(12), "certificate", c.pem)
+		data = append(data, map[string]any{
+			"serial_no": c.serial, "effective_time": s.now().Add(-time.Hour).Format(time.RFC3339),
+			"expire_time": s.now().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
+		})
+	}
+	return reply{200, map[string]any{"data": data}}
 }

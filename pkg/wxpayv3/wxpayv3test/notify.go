@@ -24,8 +24,8 @@ func (s *Sim) notice(eventType, resourceType, summary string, resource any, prob
 		"id": randomHex(36), "create_time": s.now().Format("2006-01-02T15:04:05-07:00"),
 		"resource_type": "encrypt-resource", "event_type": eventType, "summary": summary, "resource": res,
 	})
-	signed := wxpayv3.Signed{Timestamp: strconv.FormatInt(s.now().Unix(), 10), Nonce: strings.ToUpper(randomHex(32)), Serial: s.serial}
-	signed.Signature = s.sign(signed.Timestamp + "\n" + signed.Nonce + "\n" + string(body) + "\n")
+	signed := wxpayv3.Signed{Timestamp: strconv.FormatInt(s.now().Unix(), 10), Nonce: strings.ToUpper(randomHex(32))}
+	signed.Signature, signed.Serial = s.sign(signed.Timestamp + "\n" + signed.Nonce + "\n" + string(body) + "\n")
 	if probe {
 		signed.Signature = "WECHATPAY/SIGNTEST/" + signed.Signature
 	}

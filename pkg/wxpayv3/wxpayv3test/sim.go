@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,47 +79,87 @@ type refund struct {
 
 // Sim is the simulated API v3.
 type Sim struct {
-	cfg      Config
-	key      *rsa.PrivateKey // signs answers
-	serial   string          // PublicKeyID, or the platform certificate's serial
-	certPEM  []byte          // the platform certificate, in certificate mode
-	mux      *http.ServeMux
-	closing  chan struct{}
-	mu       sync.Mutex
-	orders   map[string]*order
-	refunds  map[string]*refund
-	users    map[string]bool
-	faults   []Fault
-	requests []string // method and path of every request
-	closed   bool
+	cfg     Config
+	key     *rsa.PrivateKey         // the WeChat Pay public key's private half
+	signing atomic.Pointer[signing] // what signs answers and notifications now
+	mux     *http.ServeMux
+	closing chan struct{}
+	mu      sync.Mutex
+	certs   []platformCert // served at /v3/certificates, oldest first
+	orders  map[string]*order
+	refunds map[string]*refund
+	users   map[string]bool
+	faults  []Fault
+	// requests holds the method and path of every request.
+	requests []string
+	// lastRequestID is the Request-ID of the last answer.
+	lastRequestID string
+	closed        bool
 }
 
-// New returns a simulator with a fresh signing key.
+// signing is a private key and the serial its signatures name.
+type signing struct {
+	key    *rsa.PrivateKey
+	serial string
+}
+
+// platformCert is a platform certificate as /v3/certificates serves it.
+type platformCert struct {
+	serial string
+	pem    []byte
+}
+
+// New returns a simulator with a fresh signing key, and in certificate mode
+// a platform certificate with a key of its own.
 func New(cfg Config) (*Sim, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
 	s := &Sim{
-		cfg: cfg, key: key, serial: PublicKeyID, mux: http.NewServeMux(), closing: make(chan struct{}),
+		cfg: cfg, key: key, mux: http.NewServeMux(), closing: make(chan struct{}),
 		orders: map[string]*order{}, refunds: map[string]*refund{}, users: map[string]bool{},
 	}
+	s.signing.Store(&signing{key, PublicKeyID})
 	if cfg.Certificates {
-		serial := big.NewInt(time.Now().UnixNano())
-		tmpl := &x509.Certificate{
-			SerialNumber: serial, Subject: pkix.Name{CommonName: "TEST Tenpay platform certificate"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
+		if _, err := s.RotateCertificate(); err != nil {
 			return nil, err
 		}
-		s.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		s.serial = hex.EncodeToString(serial.Bytes())
 	}
 	s.routes()
 	return s, nil
 }
+
+// RotateCertificate issues a new platform certificate, as WeChat Pay does
+// before the old one expires: /v3/certificates serves the old and the new,
+// and the new one signs from now on. It returns the new serial.
+func (s *Sim) RotateCertificate() (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	serial := big.NewInt(time.Now().UnixNano())
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "TEST Tenpay platform certificate"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", err
+	}
+	c := platformCert{serial: hex.EncodeToString(serial.Bytes()), pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	s.mu.Lock()
+	s.certs = append(s.certs, c)
+	s.mu.Unlock()
+	s.signing.Store(&signing{key, c.serial})
+	return c.serial, nil
+}
+
+// SwitchToPublicKey plays a merchant's move from platform certificates to
+// the WeChat Pay public key: from now on answers and notifications are
+// signed with the public key, under PublicKeyID, while the certificates are
+// still served.
+func (s *Sim) SwitchToPublicKey() { s.signing.Store(&signing{s.key, PublicKeyID}) }
 
 // PublicKeyPEM is the simulator's WeChat Pay public key, as the merchant
 // platform hands it out (WXPAY_PUBLIC_KEY).
@@ -159,6 +200,13 @@ func (s *Sim) Requests() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.requests...)
+}
+
+// LastRequestID is the Request-ID header of the last answer.
+func (s *Sim) LastRequestID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastRequestID
 }
 
 func (s *Sim) now() time.Time {

@@ -14,6 +14,7 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -69,14 +70,13 @@ func (a *app) setup() {
 			a.wechat = a.v3Gateway(cfg)
 		} else {
 			a.wx = &wxpay.Client{
-				AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType,
-				BaseURL: cfg.apiBase, FailoverURL: failover(cfg.apiBase, wxpay.DefaultBaseURL, wxpay.BackupBaseURL),
-				Transport: a.transport, Now: a.now, Rand: a.rand, AttemptTimeout: attemptTimeout,
+				AppID: cfg.appID, MchID: cfg.mchID, Key: cfg.key, SignType: cfg.signType, Now: a.now, Rand: a.rand,
+				HTTP: a.outbound(cfg.apiBase, failover(cfg.apiBase, wxpay.DefaultBaseURL, wxpay.BackupBaseURL)),
 			}
 			a.wechat = payment.V2{Client: a.wx}
 		}
 		if cfg.appSecret != "" {
-			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, BaseURL: cfg.loginAPIBase, Transport: a.transport}
+			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, HTTP: a.outbound(cfg.loginAPIBase, "")}
 		}
 		a.noSigner = featureOff("WXPAY_SESSION_SECRET", "is not set")
 		if cfg.sessionSecret != "" {
@@ -122,15 +122,6 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 		a.log.Error("store", "variable", "WXPAY_STORE", "problem", err.Error())
 		return nil, &payment.Error{Kind: payment.Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
 	}
-	if v3, ok := a.wechat.(payment.V3); ok {
-		if certs, ok := v3.Client.Keys.(*wxpayv3.Certificates); ok {
-			// Certificate mode: download the platform certificates now; if
-			// that fails, the first answer with an unknown serial tries again.
-			if err := certs.Refresh(ctx, v3.Client); err != nil {
-				a.log.Warn("platform certificates", "problem", err.Error())
-			}
-		}
-	}
 	a.svc = &payment.Service{
 		WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange, RefundChanged: a.logRefundChange,
@@ -142,19 +133,21 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 // public key is configured, certificate mode otherwise.
 func (a *app) v3Gateway(cfg *config) payment.V3 {
 	c := &wxpayv3.Client{
-		AppID:          cfg.appID,
-		Signer:         &wxpayv3.Signer{MchID: cfg.mchID, Serial: cfg.mchSerial, Key: cfg.mchKey, Rand: a.rand, Now: a.now},
-		BaseURL:        cfg.apiBase,
-		FailoverURL:    failover(cfg.apiBase, wxpayv3.DefaultBaseURL, wxpayv3.BackupBaseURL),
-		Transport:      a.transport,
-		AttemptTimeout: attemptTimeout,
+		AppID:    cfg.appID,
+		Signer:   &wxpayv3.Signer{MchID: cfg.mchID, Serial: cfg.mchSerial, Key: cfg.mchKey, Rand: a.rand, Now: a.now},
+		APIv3Key: cfg.apiV3Key,
+		HTTP:     a.outbound(cfg.apiBase, failover(cfg.apiBase, wxpayv3.DefaultBaseURL, wxpayv3.BackupBaseURL)),
 	}
-	if cfg.publicKey != nil {
-		c.Keys, c.PublicKeyID = wxpayv3.PublicKeys{cfg.publicKeyID: cfg.publicKey}, cfg.publicKeyID
-	} else {
-		c.Keys = &wxpayv3.Certificates{APIv3Key: cfg.apiV3Key}
-	}
-	return payment.V3{Client: c, APIv3Key: cfg.apiV3Key}
+	// Public-key mode when the WeChat Pay public key is configured; any
+	// other serial (certificate mode, or a merchant migrating between the
+	// two) is looked up in the platform certificates, downloaded on demand.
+	c.Verifier = &wxpayv3.Verifier{PublicKeyID: cfg.publicKeyID, PublicKey: cfg.publicKey, Download: c.DownloadCertificates, Now: a.now}
+	return payment.V3{Client: c}
+}
+
+// outbound is the HTTP path of a WeChat API client.
+func (a *app) outbound(base, failover string) outbound.Client {
+	return outbound.Client{BaseURL: base, FailoverURL: failover, Transport: a.transport, AttemptTimeout: attemptTimeout}
 }
 
 // failover is WeChat Pay's backup host when the function talks to the

@@ -598,12 +598,12 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestFailoverOnlyToProduction(t *testing.T) {
 	f := newFixture(t, func(env map[string]string) { delete(env, "WXPAY_API_BASE") })
 	f.app.setup()
-	if f.app.wx.BaseURL != wxpay.DefaultBaseURL || f.app.wx.FailoverURL != wxpay.BackupBaseURL {
-		t.Fatalf("production: %q → %q", f.app.wx.BaseURL, f.app.wx.FailoverURL)
+	if f.app.wx.HTTP.BaseURL != wxpay.DefaultBaseURL || f.app.wx.HTTP.FailoverURL != wxpay.BackupBaseURL {
+		t.Fatalf("production: %q → %q", f.app.wx.HTTP.BaseURL, f.app.wx.HTTP.FailoverURL)
 	}
 	g := newFixture(t, nil)
 	g.app.setup()
-	if g.app.wx.FailoverURL != "" {
-		t.Fatalf("a simulator got a failover host: %q", g.app.wx.FailoverURL)
+	if g.app.wx.HTTP.FailoverURL != "" {
+		t.Fatalf("a simulator got a failover host: %q", g.app.wx.HTTP.FailoverURL)
 	}
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (Debian's mariadb-server) and starts a MariaDB on 127.0.0.1:3306
-# for the store suite, creates a throwaway database and user, and prints the
-# DSN to export as WXPAY_TEST_MYSQL_DSN. Test credentials only.
+# for the store suite, creates a throwaway user, and prints the DSN to export
+# as WXPAY_TEST_MYSQL_DSN. The user may create and drop the databases named
+# wxpay_test…, so that each test binary works in a database of its own
+# (pkg/store/storetest). Test credentials only.
 set -euo pipefail
 
 if ! command -v mariadbd >/dev/null 2>&1; then
@@ -16,9 +18,11 @@ if ! mariadb -uroot -e 'SELECT 1' >/dev/null 2>&1; then
     sleep 0.5
   done
 fi
+# `wxpay\_test%`: the underscore would match any character.
 mariadb -uroot -e "
   CREATE DATABASE IF NOT EXISTS wxpay_test;
   CREATE USER IF NOT EXISTS 'wxpay'@'127.0.0.1' IDENTIFIED BY 'wxpay-test';
   GRANT ALL ON wxpay_test.* TO 'wxpay'@'127.0.0.1';
+  GRANT ALL ON \`wxpay\\_test%\`.* TO 'wxpay'@'127.0.0.1';
   FLUSH PRIVILEGES;"
 echo "mysql://wxpay:wxpay-test@127.0.0.1:3306/wxpay_test"

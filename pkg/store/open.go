@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -46,8 +47,8 @@ var mysqlDialect = dialect{
 }
 
 // Open connects to the store a DSN names, "sqlite:PATH" or
-// "mysql://user:pass@host:3306/db", and creates or migrates its schema.
-// Errors never repeat the DSN, which may hold a password.
+// "mysql://user:pass@host:3306/db?option=value…", and creates or migrates
+// its schema. Errors never repeat the DSN, which may hold a password.
 func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) {
 	if now == nil {
 		now = time.Now
@@ -99,29 +100,52 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 	return s, nil
 }
 
-// mysqlConfig turns mysql://user:pass@host:port/db?param=v into the driver's
-// configuration.
+// The MySQL driver's timeouts when the DSN sets none: a dial that cannot
+// connect fails fast, and no read or write waits for ever, whatever a
+// caller's context says (a call without one, a lost answer). 30 s, not
+// less: waiting for the migration lock takes up to 10 s, and a migration's
+// statement may take longer; calls with a deadline end by it anyway.
+const (
+	mysqlDialTimeout = 5 * time.Second
+	mysqlIOTimeout   = 30 * time.Second
+)
+
+// mysqlConfig turns mysql://user:pass@host:port/db?options into the
+// driver's configuration. The options are the driver's own, parsed by
+// mysql.ParseDSN exactly as go-sql-driver/mysql documents them; a name it
+// does not know is a system variable the server checks when connecting.
 func mysqlConfig(dsn string) (*mysql.Config, error) {
 	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+	if err != nil || u.Hostname() == "" || strings.Trim(u.Path, "/") == "" {
 		return nil, errors.New("store: mysql DSN must be mysql://user:pass@host:port/db")
 	}
-	cfg := mysql.NewConfig()
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	// The address goes in too: the driver names the server to verify for
+	// tls=true after it.
+	cfg, err := mysql.ParseDSN("tcp(" + net.JoinHostPort(u.Hostname(), port) + ")/?" + u.RawQuery)
+	if err != nil {
+		// The driver's message names the option, not the DSN we gave it,
+		// which holds no credentials anyway.
+		return nil, fmt.Errorf("store: mysql DSN options: %w", err)
+	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
-	cfg.Net = "tcp"
-	cfg.Addr = u.Host
-	if u.Port() == "" {
-		cfg.Addr += ":3306"
-	}
 	cfg.DBName = strings.Trim(u.Path, "/")
-	cfg.Timeout = 5 * time.Second
 	// Rows affected counts the rows matched, as SQLite does: an update
 	// that writes the values a row already has still found it.
 	cfg.ClientFoundRows = true
-	cfg.Params = map[string]string{}
-	for k, vs := range u.Query() {
-		cfg.Params[k] = vs[0]
+	q := u.Query()
+	if !q.Has("timeout") {
+		cfg.Timeout = mysqlDialTimeout
+	}
+	if !q.Has("readTimeout") {
+		cfg.ReadTimeout = mysqlIOTimeout
+	}
+	if !q.Has("writeTimeout") {
+		cfg.WriteTimeout = mysqlIOTimeout
 	}
 	return cfg, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net"
@@ -60,13 +61,15 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		if path == "" {
 			return nil, errors.New("store: sqlite DSN needs a path")
 		}
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
+		// Checkpoints every 10000 pages (~40 MB of WAL) let repeated writes
+		// to the same hot pages coalesce. busy_timeout is only a ceiling:
+		// the driver ends a wait for a lock when the call's context ends.
+		connector, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(10000)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite: %w", err)
 		}
-		// WAL with NORMAL sync survives a crash of the process; checkpoints
-		// every 10000 pages (~40 MB of WAL) let repeated writes to the same
-		// hot pages coalesce. One connection holding the file exclusively: an SCF instance
+		db := sql.OpenDB(sqliteConnector{connector})
+		// One connection holding the file exclusively: an SCF instance
 		// serves one event at a time, and SQLite writes one at a time
 		// anyway, so this saves the locking without losing concurrency.
 		db.SetMaxOpenConns(1)
@@ -98,6 +101,28 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		}
 	}
 	return s, nil
+}
+
+// sqliteConnector opens connections with the pragmas that read the file
+// run under the context of the call that opens them. The driver runs a
+// DSN's pragmas under none, so with another process holding the file,
+// opening a connection waited busy_timeout's full 10 s whatever the call's
+// deadline; the DSN keeps only pragmas that do not read it. WAL with
+// NORMAL sync survives a crash of the process.
+type sqliteConnector struct{ driver.Connector }
+
+func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, pragma := range []string{"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"} {
+		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, pragma, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
 }
 
 // The MySQL driver's timeouts when the DSN sets none: a dial that cannot

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
@@ -29,6 +32,43 @@ func timed(t *testing.T, d time.Duration, f func(context.Context) error) (error,
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call outlived its deadline by far")
 		return nil, 0
+	}
+}
+
+// A COMMIT whose answer is lost ends with the call's deadline, and the
+// connection it was on is never used again.
+func TestCommitEndsByTheDeadline(t *testing.T) {
+	dsn := storetest.FreshMySQLDSN(t)
+	u, _ := url.Parse(dsn)
+	relay := storetest.NewRelay(t, u.Host)
+	s := mustOpen(t, relay.DSN(dsn))
+	note := func(no string) trade.Notification {
+		return trade.Notification{Kind: trade.PaymentNotification, OutTradeNo: no, Fields: "{}"}
+	}
+	paid := time.Date(2026, 11, 26, 17, 0, 0, 0, time.UTC)
+	mustCreate(t, s, newOrder("CD000001", "o1", "", 180))
+
+	relay.DropCommitReplies(true)
+	err, took := timed(t, time.Second, func(ctx context.Context) error {
+		_, _, err := s.ApplyNotification(ctx, note("CD000001"), 180, trade.Success, "42", paid)
+		return err
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after %v: %v", took, err)
+	}
+	t.Logf("a lost COMMIT answer ended after %v: %v", took, err)
+
+	relay.DropCommitReplies(false)
+	for i := range 5 {
+		no := fmt.Sprintf("CD%06d", i+2)
+		mustCreate(t, s, newOrder(no, "o1", "", 180))
+		err, _ := timed(t, 5*time.Second, func(ctx context.Context) error {
+			_, _, err := s.ApplyNotification(ctx, note(no), 180, trade.Success, "42", paid)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("after the lost answer: %v", err)
+		}
 	}
 }
 

@@ -27,6 +27,9 @@ type dialect struct {
 	versionTable string           // creates schema_version
 	lock, unlock string           // take and give back the migration lock, if any
 	partialHint  string           // appended to a failed migration's error
+	// commitStatement commits with a COMMIT statement run under the
+	// call's context instead of Tx.Commit, which has none (see commit).
+	commitStatement bool
 }
 
 var sqliteDialect = dialect{
@@ -42,9 +45,10 @@ var mysqlDialect = dialect{
 	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL) ENGINE=InnoDB`,
 	// The wait is bounded by the call's context too: the driver closes
 	// the connection when it ends, and the server drops the request.
-	lock:        `SELECT GET_LOCK('wxpay_migrate', 10)`,
-	unlock:      `DO RELEASE_LOCK('wxpay_migrate')`,
-	partialHint: " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
+	lock:            `SELECT GET_LOCK('wxpay_migrate', 10)`,
+	unlock:          `DO RELEASE_LOCK('wxpay_migrate')`,
+	partialHint:     " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
+	commitStatement: true,
 }
 
 // Open connects to the store a DSN names, "sqlite:PATH" or

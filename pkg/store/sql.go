@@ -105,7 +105,9 @@ func (s *sqlStore) inTx(ctx context.Context, what string, fn func(*sql.Tx) error
 	return s.txOn(ctx, conn, what, fn)
 }
 
-// txOn runs fn in a transaction on conn.
+// txOn runs fn in a transaction on conn. A connection whose commit failed
+// is closed, never reused: whether the COMMIT reached the server, and
+// what the connection would read next, are unknown.
 func (s *sqlStore) txOn(ctx context.Context, conn *sql.Conn, what string, fn func(*sql.Tx) error) error {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
@@ -115,10 +117,28 @@ func (s *sqlStore) txOn(ctx context.Context, conn *sql.Conn, what string, fn fun
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(ctx, tx); err != nil {
+		discard(conn)
 		return fmt.Errorf("store: committing %s: %w", what, err)
 	}
 	return nil
+}
+
+// commit commits tx by ctx's deadline. database/sql's Tx.Commit takes no
+// context, and go-sql-driver/mysql waits for COMMIT's answer until
+// readTimeout: a lost answer once held a notification with a 3 s deadline
+// for 40 s. So on MySQL COMMIT is a statement run under ctx, which the
+// driver ends by closing the connection, and Rollback then only ends
+// database/sql's view of the transaction (a no-op at the server). modernc
+// SQLite's Commit already ends its wait for a lock with BeginTx's context,
+// and no answer can be lost in a process.
+func (s *sqlStore) commit(ctx context.Context, tx *sql.Tx) error {
+	if !s.commitStatement {
+		return tx.Commit()
+	}
+	_, err := tx.ExecContext(ctx, "COMMIT")
+	tx.Rollback()
+	return err
 }
 
 // discard closes conn's driver connection instead of returning it to the

@@ -1,5 +1,6 @@
 // Package storetest gives the tests of the store, and the end-to-end tests
-// that run on it, a MySQL database of their own.
+// that run on it, a MySQL database of their own, and a relay that loses a
+// COMMIT's answer as a network can.
 package storetest
 
 import (

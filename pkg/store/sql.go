@@ -64,7 +64,7 @@ func (r errRow) Scan(...any) error { return r.err }
 func (s *sqlStore) txQueries() []string {
 	return []string{
 		selectStateFee + s.forUpdate, insertNotification, updateState,
-		reserveRefund, selectOrder, insertRefund,
+		selectOrder + s.forUpdate, insertRefund, reserveRefund,
 		selectRefundState + s.forUpdate, updateRefundState, releaseRefund,
 	}
 }
@@ -370,61 +370,58 @@ const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_f
 	VALUES (?, ?, ?, ?, ?, ?, ?)`
 
 const reserveRefund = `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ?
-	WHERE out_trade_no = ? AND state IN (?, ?) AND refunded_fee + ? <= total_fee`
+	WHERE out_trade_no = ? AND refunded_fee + ? <= total_fee`
 
-// ReserveRefund runs in one transaction: the conditional update of the
-// order's refunded_fee is the reservation, so concurrent refunds can never
-// together exceed the paid amount.
+// ReserveRefund locks the order, then inserts the refund, so that the
+// refund's unique key, not a read, decides whether the number is new: a
+// concurrent call with the same number waits for the lock and then finds
+// the refund, never the amount this one reserved. (Inserting before the
+// lock deadlocks on MySQL when several wait for the key of a refund whose
+// insert rolls back.) The conditional update of the order's refunded_fee
+// is the reservation, so concurrent refunds can never together exceed the
+// paid amount.
 func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Refund, bool, error) {
-	if existing, err := s.Refund(ctx, r.OutRefundNo); err == nil {
-		return sameRefund(existing, r)
-	} else if !errors.Is(err, ErrNotFound) {
-		return trade.Refund{}, false, err
-	}
 	r.State, r.RefundID, r.Accepted = trade.RefundProcessing, "", false
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.now()
 	}
 	err := s.inTx(ctx, "refund", func(tx *sql.Tx) error {
-		res, err := s.txExec(ctx, tx, reserveRefund, r.RefundFee, micros(s.now()), r.OutTradeNo, trade.Success, trade.Refunded, r.RefundFee)
+		o, orderErr := scanOrder(s.txQueryRow(ctx, tx, selectOrder+s.forUpdate, r.OutTradeNo))
+		if orderErr != nil && !errors.Is(orderErr, ErrNotFound) {
+			return fmt.Errorf("store: reading order: %w", orderErr)
+		}
+		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
+		switch {
+		case err != nil:
+			return fmt.Errorf("store: inserting refund: %w", err)
+		case orderErr != nil:
+			return orderErr
+		case !o.State.Paid():
+			return ErrNotPaid
+		}
+		res, err := s.txExec(ctx, tx, reserveRefund, r.RefundFee, micros(s.now()), r.OutTradeNo, r.RefundFee)
 		if n, err := rowsAffected(res, err); err != nil {
 			return fmt.Errorf("store: reserving refund: %w", err)
 		} else if n == 0 {
-			o, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder, r.OutTradeNo))
-			switch {
-			case err != nil:
-				return err
-			case !o.State.Paid():
-				return ErrNotPaid
-			}
 			return ErrExceedsPaid
-		}
-		_, err = s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
-		if err != nil {
-			return fmt.Errorf("store: inserting refund: %w", err)
 		}
 		return nil
 	})
 	if s.duplicate(err) {
-		// A concurrent call with the same out_refund_no won; ours never happened.
 		existing, err := s.Refund(ctx, r.OutRefundNo)
 		if err != nil {
 			return trade.Refund{}, false, err
 		}
-		return sameRefund(existing, r)
+		if existing.OutTradeNo != r.OutTradeNo || existing.RefundFee != r.RefundFee {
+			return trade.Refund{}, false, ErrRefundMismatch
+		}
+		return existing, false, nil
 	}
 	if err != nil {
 		return trade.Refund{}, false, err
 	}
 	r.CreatedAt = fromMicros(micros(r.CreatedAt))
 	return r, true, nil
-}
-
-func sameRefund(existing, r trade.Refund) (trade.Refund, bool, error) {
-	if existing.OutTradeNo != r.OutTradeNo || existing.RefundFee != r.RefundFee {
-		return trade.Refund{}, false, ErrRefundMismatch
-	}
-	return existing, false, nil
 }
 
 func (s *sqlStore) AcceptRefund(ctx context.Context, outRefundNo string) error {

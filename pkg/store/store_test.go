@@ -213,6 +213,41 @@ func TestRefundReservations(t *testing.T) {
 	})
 }
 
+// Retries of a refund, however many at once, are answered with the
+// refund, never with an amount check that counts the refund's own
+// reservation; retries of one that does not fit all hear so.
+func TestConcurrentRetriesOfOneRefund(t *testing.T) {
+	tests := []struct {
+		fee      int64 // of the order's 100
+		created  int
+		reserved int64
+		err      error
+	}{
+		{100, 1, 100, nil},
+		{101, 0, 0, ErrExceedsPaid},
+	}
+	eachBackend(t, func(t *testing.T, s Store) {
+		for i, tt := range tests {
+			no := fmt.Sprintf("RR%06d", i)
+			mustCreate(t, s, newOrder(no, "o1", "", 100))
+			s.Transition(ctx, no, trade.Success, "42", time.Now())
+			created := concurrently(t, func(int) (bool, error) {
+				r, created, err := s.ReserveRefund(ctx, trade.Refund{OutRefundNo: no + "-r", OutTradeNo: no, RefundFee: tt.fee, Reason: "退货"})
+				switch {
+				case !errors.Is(err, tt.err):
+					return false, fmt.Errorf("%d: %w", tt.fee, err)
+				case err == nil && (r.OutRefundNo != no+"-r" || r.RefundFee != tt.fee || r.State != trade.RefundProcessing):
+					return false, fmt.Errorf("%d: %+v", tt.fee, r)
+				}
+				return created, nil
+			})
+			if o, _ := s.Order(ctx, no); created != tt.created || o.RefundedFee != tt.reserved {
+				t.Fatalf("%d: %d created, %d reserved", tt.fee, created, o.RefundedFee)
+			}
+		}
+	})
+}
+
 func TestFinishRefund(t *testing.T) {
 	tests := []struct {
 		name     string

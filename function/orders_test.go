@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -295,7 +296,7 @@ func TestNotificationWhileStoreIsDown(t *testing.T) {
 func TestNotificationForUnknownOrderIsRecorded(t *testing.T) {
 	f := newFixture(t, nil)
 	// An order made outside this function (say, another system sharing the merchant).
-	c := &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: testKey, Transport: f.sim.Transport(), Rand: rand.Reader}
+	c := &wxpay.Client{AppID: testAppID, MchID: testMchID, Key: testKey, HTTP: outbound.Client{BaseURL: "http://wxpay.sim", Transport: f.sim.Transport()}, Rand: rand.Reader}
 	f.sim.AddUser(testOpenID)
 	no, _ := c.NewOutTradeNo()
 	if _, err := c.UnifiedOrder(context.Background(), &wxpay.UnifiedOrderRequest{OutTradeNo: no, Body: "x", TotalFee: 5, SpbillCreateIP: "1.2.3.4", NotifyURL: "https://e.com/n", OpenID: testOpenID}); err != nil {

@@ -3,13 +3,16 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -17,10 +20,42 @@ import (
 // DefaultDSN is the embedded store used when WXPAY_STORE is unset.
 const DefaultDSN = "sqlite:/tmp/wxpay.db"
 
+// dialect is what SQLite and MySQL do differently; the queries are shared.
+type dialect struct {
+	name         string           // the directory of its migrations
+	duplicate    func(error) bool // reports a duplicate-key error
+	forUpdate    string           // the row-locking suffix of a SELECT inside a transaction
+	versionTable string           // creates schema_version
+	lock, unlock string           // take and give back the migration lock, if any
+	partialHint  string           // appended to a failed migration's error
+	// commitStatement commits with a COMMIT statement run under the
+	// call's context instead of Tx.Commit, which has none (see commit).
+	commitStatement bool
+}
+
+var sqliteDialect = dialect{
+	name:         "sqlite",
+	duplicate:    sqliteDuplicate,
+	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+}
+
+var mysqlDialect = dialect{
+	name:         "mysql",
+	duplicate:    mysqlDuplicate,
+	forUpdate:    " FOR UPDATE",
+	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL) ENGINE=InnoDB`,
+	// The wait is bounded by the call's context too: the driver closes
+	// the connection when it ends, and the server drops the request.
+	lock:            `SELECT GET_LOCK('wxpay_migrate', 10)`,
+	unlock:          `DO RELEASE_LOCK('wxpay_migrate')`,
+	partialHint:     " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
+	commitStatement: true,
+}
+
 // Open connects to the store a DSN names, "sqlite:PATH" or
-// "mysql://user:pass@host:3306/db", and creates or migrates its schema.
-// Errors never repeat the DSN, which may hold a password.
-func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) {
+// "mysql://user:pass@host:3306/db?option=value…", and creates or migrates
+// its schema. Errors never repeat the DSN, which may hold a password.
+func Open(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error) {
 	if now == nil {
 		now = time.Now
 	}
@@ -31,17 +66,19 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		if path == "" {
 			return nil, errors.New("store: sqlite DSN needs a path")
 		}
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
+		// Checkpoints every 10000 pages (~40 MB of WAL) let repeated writes
+		// to the same hot pages coalesce. busy_timeout is only a ceiling:
+		// the driver ends a wait for a lock when the call's context ends.
+		connector, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(10000)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite: %w", err)
 		}
-		// WAL with NORMAL sync survives a crash of the process; checkpoints
-		// every 10000 pages (~40 MB of WAL) let repeated writes to the same
-		// hot pages coalesce. One connection holding the file exclusively: an SCF instance
+		db := sql.OpenDB(sqliteConnector{connector})
+		// One connection holding the file exclusively: an SCF instance
 		// serves one event at a time, and SQLite writes one at a time
 		// anyway, so this saves the locking without losing concurrency.
 		db.SetMaxOpenConns(1)
-		s = &sqlStore{db: db, now: now, schema: sqliteSchema, duplicate: sqliteDuplicate}
+		s = &sqlStore{db: db, now: now, dialect: sqliteDialect}
 	case strings.HasPrefix(dsn, "mysql://"):
 		cfg, err := mysqlConfig(dsn)
 		if err != nil {
@@ -54,7 +91,7 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 		db := sql.OpenDB(connector)
 		db.SetConnMaxLifetime(5 * time.Minute)
 		db.SetMaxIdleConns(4)
-		s = &sqlStore{db: db, now: now, schema: mysqlSchema, duplicate: mysqlDuplicate, forUpdate: " FOR UPDATE"}
+		s = &sqlStore{db: db, now: now, dialect: mysqlDialect}
 	default:
 		return nil, errors.New(`store: DSN must start with "sqlite:" or "mysql://"`)
 	}
@@ -71,26 +108,74 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (Store, error) 
 	return s, nil
 }
 
-// mysqlConfig turns mysql://user:pass@host:port/db?param=v into the driver's
-// configuration.
+// sqliteConnector opens connections with the pragmas that read the file
+// run under the context of the call that opens them. The driver runs a
+// DSN's pragmas under none, so with another process holding the file,
+// opening a connection waited busy_timeout's full 10 s whatever the call's
+// deadline; the DSN keeps only pragmas that do not read it. WAL with
+// NORMAL sync survives a crash of the process.
+type sqliteConnector struct{ driver.Connector }
+
+func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, pragma := range []string{"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL"} {
+		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, pragma, nil); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return conn, nil
+}
+
+// The MySQL driver's timeouts when the DSN sets none: a dial that cannot
+// connect fails fast, and no read or write waits for ever, whatever a
+// caller's context says (a call without one, a lost answer). 30 s, not
+// less: waiting for the migration lock takes up to 10 s, and a migration's
+// statement may take longer; calls with a deadline end by it anyway.
+const (
+	mysqlDialTimeout = 5 * time.Second
+	mysqlIOTimeout   = 30 * time.Second
+)
+
+// mysqlConfig turns mysql://user:pass@host:port/db?options into the
+// driver's configuration. The options are the driver's own, parsed by
+// mysql.ParseDSN exactly as go-sql-driver/mysql documents them; a name it
+// does not know is a system variable the server checks when connecting.
 func mysqlConfig(dsn string) (*mysql.Config, error) {
 	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+	if err != nil || u.Hostname() == "" || strings.Trim(u.Path, "/") == "" {
 		return nil, errors.New("store: mysql DSN must be mysql://user:pass@host:port/db")
 	}
-	cfg := mysql.NewConfig()
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	// The address goes in too: the driver names the server to verify for
+	// tls=true after it.
+	cfg, err := mysql.ParseDSN("tcp(" + net.JoinHostPort(u.Hostname(), port) + ")/?" + u.RawQuery)
+	if err != nil {
+		// The driver's message names the option, not the DSN we gave it,
+		// which holds no credentials anyway.
+		return nil, fmt.Errorf("store: mysql DSN options: %w", err)
+	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
-	cfg.Net = "tcp"
-	cfg.Addr = u.Host
-	if u.Port() == "" {
-		cfg.Addr += ":3306"
-	}
 	cfg.DBName = strings.Trim(u.Path, "/")
-	cfg.Timeout = 5 * time.Second
-	cfg.Params = map[string]string{}
-	for k, vs := range u.Query() {
-		cfg.Params[k] = vs[0]
+	// Rows affected counts the rows matched, as SQLite does: an update
+	// that writes the values a row already has still found it.
+	cfg.ClientFoundRows = true
+	q := u.Query()
+	if !q.Has("timeout") {
+		cfg.Timeout = mysqlDialTimeout
+	}
+	if !q.Has("readTimeout") {
+		cfg.ReadTimeout = mysqlIOTimeout
+	}
+	if !q.Has("writeTimeout") {
+		cfg.WriteTimeout = mysqlIOTimeout
 	}
 	return cfg, nil
 }
@@ -103,104 +188,4 @@ func sqliteDuplicate(err error) bool {
 func mysqlDuplicate(err error) bool {
 	var e *mysql.MySQLError
 	return errors.As(err, &e) && e.Number == 1062
-}
-
-// The schema, version 1. Times are Unix microseconds; amounts are fen.
-var sqliteSchema = []string{
-	`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS orders (
-		out_trade_no   TEXT PRIMARY KEY,
-		openid         TEXT NOT NULL,
-		request_id     TEXT,
-		total_fee      INTEGER NOT NULL,
-		description    TEXT NOT NULL,
-		attach         TEXT NOT NULL,
-		prepay_id      TEXT NOT NULL DEFAULT '',
-		state          TEXT NOT NULL,
-		transaction_id TEXT NOT NULL DEFAULT '',
-		refunded_fee   INTEGER NOT NULL DEFAULT 0,
-		created_at     INTEGER NOT NULL,
-		paid_at        INTEGER NOT NULL DEFAULT 0,
-		updated_at     INTEGER NOT NULL,
-		UNIQUE (openid, request_id))`,
-	`CREATE TABLE IF NOT EXISTS refunds (
-		out_refund_no TEXT PRIMARY KEY,
-		out_trade_no  TEXT NOT NULL,
-		refund_fee    INTEGER NOT NULL,
-		reason        TEXT NOT NULL,
-		state         TEXT NOT NULL,
-		refund_id     TEXT NOT NULL DEFAULT '',
-		created_at    INTEGER NOT NULL,
-		updated_at    INTEGER NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS notifications (
-		id            INTEGER PRIMARY KEY,
-		kind          TEXT NOT NULL,
-		out_trade_no  TEXT NOT NULL,
-		out_refund_no TEXT NOT NULL,
-		fields        TEXT NOT NULL,
-		received_at   INTEGER NOT NULL)`,
-}
-
-var mysqlSchema = []string{
-	`CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL) ENGINE=InnoDB`,
-	`CREATE TABLE IF NOT EXISTS orders (
-		out_trade_no   VARCHAR(32) NOT NULL PRIMARY KEY,
-		openid         VARCHAR(128) NOT NULL,
-		request_id     VARCHAR(64) NULL,
-		total_fee      BIGINT NOT NULL,
-		description    VARCHAR(255) NOT NULL,
-		attach         VARCHAR(255) NOT NULL,
-		prepay_id      VARCHAR(128) NOT NULL DEFAULT '',
-		state          VARCHAR(16) NOT NULL,
-		transaction_id VARCHAR(64) NOT NULL DEFAULT '',
-		refunded_fee   BIGINT NOT NULL DEFAULT 0,
-		created_at     BIGINT NOT NULL,
-		paid_at        BIGINT NOT NULL DEFAULT 0,
-		updated_at     BIGINT NOT NULL,
-		UNIQUE KEY openid_request (openid, request_id)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-	`CREATE TABLE IF NOT EXISTS refunds (
-		out_refund_no VARCHAR(64) NOT NULL PRIMARY KEY,
-		out_trade_no  VARCHAR(32) NOT NULL,
-		refund_fee    BIGINT NOT NULL,
-		reason        VARCHAR(255) NOT NULL,
-		state         VARCHAR(16) NOT NULL,
-		refund_id     VARCHAR(64) NOT NULL DEFAULT '',
-		created_at    BIGINT NOT NULL,
-		updated_at    BIGINT NOT NULL,
-		KEY refunds_order (out_trade_no)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-	`CREATE TABLE IF NOT EXISTS notifications (
-		id            BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
-		kind          VARCHAR(16) NOT NULL,
-		out_trade_no  VARCHAR(32) NOT NULL,
-		out_refund_no VARCHAR(64) NOT NULL,
-		fields        MEDIUMTEXT NOT NULL,
-		received_at   BIGINT NOT NULL,
-		KEY notifications_order (out_trade_no)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
-}
-
-// schemaVersion is the version the statements above create.
-const schemaVersion = 1
-
-// migrate creates the schema, or brings an older one up to schemaVersion.
-func (s *sqlStore) migrate(ctx context.Context) error {
-	for _, stmt := range s.schema {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("store: creating the schema: %w", err)
-		}
-	}
-	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v)
-	if err != nil {
-		return fmt.Errorf("store: reading the schema version: %w", err)
-	}
-	switch {
-	case v == 0:
-		_, err = s.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, schemaVersion)
-	case v > schemaVersion:
-		err = fmt.Errorf("store: the database has schema version %d, newer than this build's %d", v, schemaVersion)
-	}
-	return err
 }

@@ -3,21 +3,22 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
-// sqlStore is the Store over database/sql; SQLite and MySQL differ only in
-// their schema statements and duplicate-key errors.
+// sqlStore is the trade.Store over database/sql; SQLite and MySQL differ only in
+// their dialect.
 type sqlStore struct {
-	db        *sql.DB
-	now       func() time.Time
-	schema    []string
-	duplicate func(error) bool
-	forUpdate string   // the row-locking suffix of a SELECT inside a transaction
-	stmts     sync.Map // query text → *sql.Stmt, prepared once
+	db  *sql.DB
+	now func() time.Time
+	dialect
+	stmts sync.Map // query text → *sql.Stmt, prepared once
 }
 
 // prepared returns the statement for query, preparing it on first use.
@@ -58,6 +59,94 @@ type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
+// txQueries are prepared when the store opens: inside a transaction a
+// statement must not need a second connection (SQLite has only one).
+func (s *sqlStore) txQueries() []string {
+	return []string{
+		selectStateFee + s.forUpdate, insertNotification, updateState,
+		selectOrder + s.forUpdate, insertRefund, reserveRefund,
+		selectRefundState + s.forUpdate, updateRefundState, releaseRefund,
+	}
+}
+
+// txStmt binds a statement prepared at open to tx, or prepares it on tx's
+// own connection; it never asks the pool for another connection.
+func (s *sqlStore) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, query)
+}
+
+func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (s *sqlStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) scanner {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// inTx runs fn in a transaction on a connection of its own, committed by
+// ctx's deadline; what names the work in errors.
+func (s *sqlStore) inTx(ctx context.Context, what string, fn func(*sql.Tx) error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: beginning %s: %w", what, err)
+	}
+	defer conn.Close()
+	return s.txOn(ctx, conn, what, fn)
+}
+
+// txOn runs fn in a transaction on conn. A connection whose commit failed
+// is closed, never reused: whether the COMMIT reached the server, and
+// what the connection would read next, are unknown.
+func (s *sqlStore) txOn(ctx context.Context, conn *sql.Conn, what string, fn func(*sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: beginning %s: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := s.commit(ctx, tx); err != nil {
+		discard(conn)
+		return fmt.Errorf("store: committing %s: %w", what, err)
+	}
+	return nil
+}
+
+// commit commits tx by ctx's deadline. database/sql's Tx.Commit takes no
+// context, and go-sql-driver/mysql waits for COMMIT's answer until
+// readTimeout: a lost answer once held a notification with a 3 s deadline
+// for 40 s. So on MySQL COMMIT is a statement run under ctx, which the
+// driver ends by closing the connection, and Rollback then only ends
+// database/sql's view of the transaction (a no-op at the server). modernc
+// SQLite's Commit already ends its wait for a lock with BeginTx's context,
+// and no answer can be lost in a process.
+func (s *sqlStore) commit(ctx context.Context, tx *sql.Tx) error {
+	if !s.commitStatement {
+		return tx.Commit()
+	}
+	_, err := tx.ExecContext(ctx, "COMMIT")
+	tx.Rollback()
+	return err
+}
+
+// discard closes conn's driver connection instead of returning it to the
+// pool: database/sql drops a connection that reports driver.ErrBadConn.
+func discard(conn *sql.Conn) {
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
 func micros(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -84,25 +173,27 @@ func nullable(s string) any {
 const orderColumns = `out_trade_no, openid, COALESCE(request_id, ''), total_fee, description, attach,
 	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at`
 
+const selectOrder = `SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no = ?`
+
 type scanner interface{ Scan(...any) error }
 
-func scanOrder(row scanner) (Order, error) {
-	var o Order
+func scanOrder(row scanner) (trade.Order, error) {
+	var o trade.Order
 	var created, paid int64
 	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
 		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, ErrNotFound
+		return trade.Order{}, trade.ErrNotFound
 	}
 	o.CreatedAt, o.PaidAt = fromMicros(created), fromMicros(paid)
 	return o, err
 }
 
-func (s *sqlStore) CreateOrder(ctx context.Context, o Order) (Order, bool, error) {
+func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order, bool, error) {
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = s.now()
 	}
-	o.State = NotPay
+	o.State = trade.NotPay
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
 		prepay_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, nullable(o.RequestID), o.TotalFee, o.Description, o.Attach,
@@ -112,46 +203,52 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o Order) (Order, bool, error
 		return o, true, nil
 	}
 	if !s.duplicate(err) || o.RequestID == "" {
-		return Order{}, false, fmt.Errorf("store: inserting order: %w", err)
+		return trade.Order{}, false, fmt.Errorf("store: inserting order: %w", err)
 	}
 	got, err := scanOrder(s.queryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE openid = ? AND request_id = ?`, o.OpenID, o.RequestID))
 	if err != nil {
-		return Order{}, false, fmt.Errorf("store: reading order by request_id: %w", err)
+		return trade.Order{}, false, fmt.Errorf("store: reading order by request_id: %w", err)
 	}
 	return got, false, nil
 }
 
-func (s *sqlStore) Order(ctx context.Context, outTradeNo string) (Order, error) {
-	o, err := scanOrder(s.queryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE out_trade_no = ?`, outTradeNo))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Order{}, fmt.Errorf("store: reading order: %w", err)
+func (s *sqlStore) Order(ctx context.Context, outTradeNo string) (trade.Order, error) {
+	o, err := scanOrder(s.queryRow(ctx, selectOrder, outTradeNo))
+	if err != nil && !errors.Is(err, trade.ErrNotFound) {
+		return trade.Order{}, fmt.Errorf("store: reading order: %w", err)
 	}
 	return o, err
 }
 
+// SetPrepayID updates only an open order, so a late unified-order answer
+// cannot touch one that was paid or closed meanwhile.
 func (s *sqlStore) SetPrepayID(ctx context.Context, outTradeNo, prepayID string) error {
-	res, err := s.exec(ctx, `UPDATE orders SET prepay_id = ?, updated_at = ? WHERE out_trade_no = ?`,
-		prepayID, micros(s.now()), outTradeNo)
-	return affected(res, err, "setting prepay_id")
+	res, err := s.exec(ctx, `UPDATE orders SET prepay_id = ?, updated_at = ? WHERE out_trade_no = ? AND state IN (?, ?)`,
+		prepayID, micros(s.now()), outTradeNo, trade.NotPay, trade.UserPaying)
+	if n, err := rowsAffected(res, err); err != nil {
+		return fmt.Errorf("store: setting prepay_id: %w", err)
+	} else if n == 1 {
+		return nil
+	}
+	// A final order never opens again, so this answer still holds.
+	if _, err := s.Order(ctx, outTradeNo); err != nil {
+		return err
+	}
+	return trade.ErrOrderFinal
 }
 
-// affected turns an update that touched no row into ErrNotFound.
-func affected(res sql.Result, err error, what string) error {
+// rowsAffected is the count of rows an update matched.
+func rowsAffected(res sql.Result, err error) (int64, error) {
 	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
+		return 0, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return res.RowsAffected()
 }
 
 // Transition is a compare-and-swap on the state column: the update applies
 // only if the state is still the one read, so of concurrent callers exactly
 // one changes it; a loser re-reads and finds nothing left to do.
-func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to State, transactionID string, paidAt time.Time) (State, bool, error) {
+func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
 	for {
 		cur, err := s.Order(ctx, outTradeNo)
 		if err != nil {
@@ -162,10 +259,7 @@ func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to State, 
 		}
 		res, err := s.exec(ctx, updateState,
 			to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), outTradeNo, cur.State)
-		if err != nil {
-			return "", false, fmt.Errorf("store: updating state: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
+		if n, err := rowsAffected(res, err); err != nil {
 			return "", false, fmt.Errorf("store: updating state: %w", err)
 		} else if n == 1 {
 			return cur.State, true, nil
@@ -176,13 +270,13 @@ func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to State, 
 	}
 }
 
-func (s *sqlStore) AdoptOrder(ctx context.Context, o Order) (bool, error) {
+func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
 		prepay_id, state, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?)`,
-		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, NotPay, micros(o.CreatedAt), micros(s.now()))
+		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, trade.NotPay, micros(o.CreatedAt), micros(s.now()))
 	switch {
 	case err == nil:
 		return true, nil
@@ -201,73 +295,46 @@ const updateState = `UPDATE orders SET state = ?,
 	updated_at = ?
 	WHERE out_trade_no = ? AND state = ?`
 
+const selectStateFee = `SELECT state, total_fee FROM orders WHERE out_trade_no = ?`
+
 // ApplyNotification commits the record and the state change together, so a
 // payment notification costs one write.
-func (s *sqlStore) ApplyNotification(ctx context.Context, n Notification, totalFee int64, to State, transactionID string, paidAt time.Time) (State, bool, error) {
+func (s *sqlStore) ApplyNotification(ctx context.Context, n trade.Notification, totalFee int64, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", false, fmt.Errorf("store: beginning notification: %w", err)
-	}
-	defer tx.Rollback()
-	sel, err := s.txStmt(ctx, tx, selectStateFee+s.forUpdate)
-	if err != nil {
-		return "", false, fmt.Errorf("store: reading state: %w", err)
-	}
-	var from State
-	var fee int64
-	err = sel.QueryRowContext(ctx, n.OutTradeNo).Scan(&from, &fee)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return "", false, ErrNotFound
-	case err != nil:
-		return "", false, fmt.Errorf("store: reading state: %w", err)
-	case fee != totalFee:
-		return "", false, ErrAmountMismatch
-	}
-	ins, err := s.txStmt(ctx, tx, insertNotification)
-	if err == nil {
-		_, err = ins.ExecContext(ctx, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt))
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("store: recording notification: %w", err)
-	}
-	changed := from.CanBecome(to)
-	if changed {
-		upd, err := s.txStmt(ctx, tx, updateState)
-		if err == nil {
-			_, err = upd.ExecContext(ctx, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), n.OutTradeNo, from)
+	var from trade.State
+	var changed bool
+	err := s.inTx(ctx, "notification", func(tx *sql.Tx) error {
+		var fee int64
+		err := s.txQueryRow(ctx, tx, selectStateFee+s.forUpdate, n.OutTradeNo).Scan(&from, &fee)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return trade.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("store: reading state: %w", err)
+		case fee != totalFee:
+			return trade.ErrAmountMismatch
 		}
+		if _, err := s.txExec(ctx, tx, insertNotification, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt)); err != nil {
+			return fmt.Errorf("store: recording notification: %w", err)
+		}
+		if changed = from.CanBecome(to); !changed {
+			return nil
+		}
+		_, err = s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), n.OutTradeNo, from)
 		if err != nil {
-			return "", false, fmt.Errorf("store: updating state: %w", err)
+			return fmt.Errorf("store: updating state: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return "", false, fmt.Errorf("store: committing notification: %w", err)
+		return nil
+	})
+	if err != nil {
+		return "", false, err
 	}
 	return from, changed, nil
 }
 
-// txQueries are prepared when the store opens: inside a transaction a
-// statement must not need a second connection (SQLite has only one).
-func (s *sqlStore) txQueries() []string {
-	return []string{selectStateFee + s.forUpdate, insertNotification, updateState}
-}
-
-const selectStateFee = `SELECT state, total_fee FROM orders WHERE out_trade_no = ?`
-
-// txStmt binds a statement prepared at open to tx, or prepares it on tx's
-// own connection; it never asks the pool for another connection.
-func (s *sqlStore) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(query); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
-	}
-	return tx.PrepareContext(ctx, query)
-}
-
-func (s *sqlStore) RecordNotification(ctx context.Context, n Notification) error {
+func (s *sqlStore) RecordNotification(ctx context.Context, n trade.Notification) error {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
 	}
@@ -278,118 +345,146 @@ func (s *sqlStore) RecordNotification(ctx context.Context, n Notification) error
 	return nil
 }
 
-const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, created_at`
+const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at`
 
-func scanRefund(row scanner) (Refund, error) {
-	var r Refund
+func scanRefund(row scanner) (trade.Refund, error) {
+	var r trade.Refund
 	var created int64
-	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &created)
+	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Refund{}, ErrNotFound
+		return trade.Refund{}, trade.ErrNotFound
 	}
 	r.CreatedAt = fromMicros(created)
 	return r, err
 }
 
-func (s *sqlStore) Refund(ctx context.Context, outRefundNo string) (Refund, error) {
+func (s *sqlStore) Refund(ctx context.Context, outRefundNo string) (trade.Refund, error) {
 	r, err := scanRefund(s.queryRow(ctx, `SELECT `+refundColumns+` FROM refunds WHERE out_refund_no = ?`, outRefundNo))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Refund{}, fmt.Errorf("store: reading refund: %w", err)
+	if err != nil && !errors.Is(err, trade.ErrNotFound) {
+		return trade.Refund{}, fmt.Errorf("store: reading refund: %w", err)
 	}
 	return r, err
 }
 
-// ReserveRefund runs in one transaction: the conditional update of the
-// order's refunded_fee is the reservation, so concurrent refunds can never
-// together exceed the paid amount.
-func (s *sqlStore) ReserveRefund(ctx context.Context, r Refund) (Refund, bool, error) {
-	if existing, err := s.Refund(ctx, r.OutRefundNo); err == nil {
-		return sameRefund(existing, r)
-	} else if !errors.Is(err, ErrNotFound) {
-		return Refund{}, false, err
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Refund{}, false, fmt.Errorf("store: beginning refund: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ?
-		WHERE out_trade_no = ? AND state IN (?, ?) AND refunded_fee + ? <= total_fee`,
-		r.RefundFee, micros(s.now()), r.OutTradeNo, Success, Refunded, r.RefundFee)
-	if err != nil {
-		return Refund{}, false, fmt.Errorf("store: reserving refund: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Refund{}, false, fmt.Errorf("store: reserving refund: %w", err)
-	} else if n == 0 {
-		o, err := scanOrder(tx.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE out_trade_no = ?`, r.OutTradeNo))
-		switch {
-		case err != nil:
-			return Refund{}, false, err
-		case o.State != Success && o.State != Refunded:
-			return Refund{}, false, ErrNotPaid
-		}
-		return Refund{}, false, ErrExceedsPaid
-	}
-	r.State = RefundProcessing
+const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+const reserveRefund = `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ?
+	WHERE out_trade_no = ? AND refunded_fee + ? <= total_fee`
+
+// ReserveRefund locks the order, then inserts the refund, so that the
+// refund's unique key, not a read, decides whether the number is new: a
+// concurrent call with the same number waits for the lock and then finds
+// the refund, never the amount this one reserved. (Inserting before the
+// lock deadlocks on MySQL when several wait for the key of a refund whose
+// insert rolls back.) The conditional update of the order's refunded_fee
+// is the reservation, so concurrent refunds can never together exceed the
+// paid amount.
+func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Refund, bool, error) {
+	r.State, r.RefundID, r.Accepted = trade.RefundProcessing, "", false
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = s.now()
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
+	err := s.inTx(ctx, "refund", func(tx *sql.Tx) error {
+		o, orderErr := scanOrder(s.txQueryRow(ctx, tx, selectOrder+s.forUpdate, r.OutTradeNo))
+		if orderErr != nil && !errors.Is(orderErr, trade.ErrNotFound) {
+			return fmt.Errorf("store: reading order: %w", orderErr)
+		}
+		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
+		switch {
+		case err != nil:
+			return fmt.Errorf("store: inserting refund: %w", err)
+		case orderErr != nil:
+			return orderErr
+		case !o.State.Paid():
+			return trade.ErrNotPaid
+		}
+		res, err := s.txExec(ctx, tx, reserveRefund, r.RefundFee, micros(s.now()), r.OutTradeNo, r.RefundFee)
+		if n, err := rowsAffected(res, err); err != nil {
+			return fmt.Errorf("store: reserving refund: %w", err)
+		} else if n == 0 {
+			return trade.ErrExceedsPaid
+		}
+		return nil
+	})
 	if s.duplicate(err) {
-		// A concurrent call with the same out_refund_no won; ours never happened.
-		tx.Rollback()
 		existing, err := s.Refund(ctx, r.OutRefundNo)
 		if err != nil {
-			return Refund{}, false, err
+			return trade.Refund{}, false, err
 		}
-		return sameRefund(existing, r)
+		if existing.OutTradeNo != r.OutTradeNo || existing.RefundFee != r.RefundFee {
+			return trade.Refund{}, false, trade.ErrRefundMismatch
+		}
+		return existing, false, nil
 	}
 	if err != nil {
-		return Refund{}, false, fmt.Errorf("store: inserting refund: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Refund{}, false, fmt.Errorf("store: committing refund: %w", err)
+		return trade.Refund{}, false, err
 	}
 	r.CreatedAt = fromMicros(micros(r.CreatedAt))
 	return r, true, nil
 }
 
-func sameRefund(existing, r Refund) (Refund, bool, error) {
-	if existing.OutTradeNo != r.OutTradeNo || existing.RefundFee != r.RefundFee {
-		return Refund{}, false, ErrRefundMismatch
+func (s *sqlStore) AcceptRefund(ctx context.Context, outRefundNo string) error {
+	res, err := s.exec(ctx, `UPDATE refunds SET accepted = 1, updated_at = ? WHERE out_refund_no = ?`, micros(s.now()), outRefundNo)
+	if n, err := rowsAffected(res, err); err != nil {
+		return fmt.Errorf("store: accepting refund: %w", err)
+	} else if n == 0 {
+		return trade.ErrNotFound
 	}
-	return existing, false, nil
+	return nil
 }
 
-func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state RefundState, refundID string) (bool, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("store: beginning refund update: %w", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE refunds SET state = ?, refund_id = CASE WHEN ? = '' THEN refund_id ELSE ? END, updated_at = ?
-		WHERE out_refund_no = ? AND state = ?`, state, refundID, refundID, micros(s.now()), outRefundNo, RefundProcessing)
-	if err != nil {
-		return false, fmt.Errorf("store: updating refund: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if state == RefundClosed || state == RefundFailed {
-		_, err = tx.ExecContext(ctx, `UPDATE orders SET refunded_fee = refunded_fee -
-			(SELECT refund_fee FROM refunds WHERE out_refund_no = ?), updated_at = ?
-			WHERE out_trade_no = (SELECT out_trade_no FROM refunds WHERE out_refund_no = ?)`,
-			outRefundNo, micros(s.now()), outRefundNo)
-		if err != nil {
-			return false, fmt.Errorf("store: releasing refund: %w", err)
+const selectRefundState = `SELECT state, out_trade_no, refund_fee FROM refunds WHERE out_refund_no = ?`
+
+// updateRefundState also marks the refund accepted when WeChat Pay
+// reported on it, which it does only for refunds it accepted.
+const updateRefundState = `UPDATE refunds SET state = ?,
+	refund_id = CASE WHEN ? = '' THEN refund_id ELSE ? END,
+	accepted = CASE WHEN ? = 1 THEN 1 ELSE accepted END,
+	updated_at = ?
+	WHERE out_refund_no = ? AND state = ?`
+
+const releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
+
+// FinishRefund locks the refund's row, then changes its state only if it
+// is still the state read: of concurrent identical calls one changes it
+// and releases the amount, once.
+func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state trade.RefundState, refundID string) (trade.RefundState, bool, error) {
+	var from trade.RefundState
+	var changed bool
+	err := s.inTx(ctx, "refund update", func(tx *sql.Tx) error {
+		var outTradeNo string
+		var fee int64
+		err := s.txQueryRow(ctx, tx, selectRefundState+s.forUpdate, outRefundNo).Scan(&from, &outTradeNo, &fee)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return trade.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("store: reading refund: %w", err)
+		case !from.CanBecome(state):
+			return nil
 		}
+		accepted := 0
+		if state != trade.RefundFailed {
+			accepted = 1
+		}
+		res, err := s.txExec(ctx, tx, updateRefundState, state, refundID, refundID, accepted, micros(s.now()), outRefundNo, from)
+		n, err := rowsAffected(res, err)
+		if err != nil {
+			return fmt.Errorf("store: updating refund: %w", err)
+		}
+		if changed = n == 1; !changed || !state.Releases() {
+			return nil
+		}
+		if _, err := s.txExec(ctx, tx, releaseRefund, fee, micros(s.now()), outTradeNo); err != nil {
+			return fmt.Errorf("store: releasing refund: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false, err
 	}
-	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store: committing refund update: %w", err)
-	}
-	return true, nil
+	return from, changed, nil
 }
 
 func (s *sqlStore) Close() error { return s.db.Close() }

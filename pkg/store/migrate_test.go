@@ -1,0 +1,244 @@
+package store
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
+
+var dialects = []string{"sqlite", "mysql"}
+
+// emptyDatabase returns the DSN of a new, empty database of dialect and a
+// connection to it that bypasses the store; close it before opening the
+// store (SQLite's store holds the file exclusively).
+func emptyDatabase(t *testing.T, dialect string) (string, *sql.DB) {
+	t.Helper()
+	if dialect == "sqlite" {
+		path := filepath.Join(t.TempDir(), "wxpay.db")
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return "sqlite:" + path, db
+	}
+	dsn := storetest.FreshMySQLDSN(t)
+	cfg, err := mysqlConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { db.Close() })
+	return dsn, db
+}
+
+func execAll(t *testing.T, db *sql.DB, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}
+
+// version1 creates the schema version 1 created, from testdata.
+func version1(t *testing.T, dialect string, db *sql.DB) {
+	t.Helper()
+	text, err := os.ReadFile("testdata/v1/" + dialect + ".sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	execAll(t, db, statements(string(text))...)
+}
+
+func versions(t *testing.T, s trade.Store) []int {
+	t.Helper()
+	rows, err := s.(*sqlStore).db.Query(`SELECT version FROM schema_version ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		rows.Scan(&v)
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// A database version 1 made moves forward with every row, and then looks
+// as a new one does.
+func TestMigrateFromVersion1(t *testing.T) {
+	indexes := map[string]string{
+		"sqlite": `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('refunds_order', 'notifications_order')`,
+		"mysql": `SELECT COUNT(DISTINCT index_name) FROM information_schema.statistics
+			WHERE table_schema = DATABASE() AND index_name IN ('refunds_order', 'notifications_order')`,
+	}
+	refunds := []struct {
+		no       string
+		v1State  string
+		state    trade.RefundState
+		accepted bool
+	}{
+		{"V1-processing", "PROCESSING", trade.RefundProcessing, false}, // may never have reached WeChat Pay
+		{"V1-success", "SUCCESS", trade.RefundSuccess, true},
+		{"V1-closed", "REFUNDCLOSE", trade.RefundClosed, true},
+		{"V1-failed", "FAILED", trade.RefundFailed, false},
+	}
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			dsn, db := emptyDatabase(t, dialect)
+			version1(t, dialect, db)
+			execAll(t, db, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
+				prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, updated_at)
+				VALUES ('V1000001', 'o1', 'r-1', 100, '会员', '', 'wx1', 'SUCCESS', '42', 20, 1, 2, 3)`,
+				`INSERT INTO notifications (kind, out_trade_no, out_refund_no, fields, received_at)
+				VALUES ('refund', 'V1000001', 'V1-closed', '{}', 4)`)
+			for _, r := range refunds {
+				execAll(t, db, `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, created_at, updated_at)
+					VALUES ('`+r.no+`', 'V1000001', 10, '', '`+r.v1State+`', '', 5, 6)`)
+			}
+			db.Close()
+
+			s := mustOpen(t, dsn)
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2}) {
+				t.Fatalf("schema versions %v", vs)
+			}
+			o, err := s.Order(ctx, "V1000001")
+			if err != nil || o.State != trade.Success || o.RequestID != "r-1" || o.PrepayID != "wx1" || o.RefundedFee != 20 || o.PaidAt.UnixMicro() != 2 {
+				t.Fatalf("%+v %v", o, err)
+			}
+			for _, want := range refunds {
+				r, err := s.Refund(ctx, want.no)
+				if err != nil || r.State != want.state || r.Accepted != want.accepted || r.RefundFee != 10 {
+					t.Errorf("%s: %+v %v", want.no, r, err)
+				}
+			}
+			var n int
+			s.(*sqlStore).db.QueryRow(`SELECT COUNT(*) FROM notifications`).Scan(&n)
+			if n != 1 {
+				t.Errorf("%d notifications", n)
+			}
+			s.(*sqlStore).db.QueryRow(indexes[dialect]).Scan(&n)
+			if n != 2 {
+				t.Errorf("%d of the two indexes", n)
+			}
+		})
+	}
+}
+
+func TestMigrateAgainAndNewer(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			dsn, db := emptyDatabase(t, dialect)
+			db.Close()
+			for range 2 { // the second open finds nothing to do
+				s, err := Open(ctx, dsn, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2}) {
+					t.Fatalf("schema versions %v", vs)
+				}
+				s.Close()
+			}
+			s, _ := Open(ctx, dsn, nil)
+			s.(*sqlStore).db.Exec(`INSERT INTO schema_version (version) VALUES (99)`)
+			s.Close()
+			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 2") {
+				t.Fatalf("newer schema: %v", err)
+			}
+		})
+	}
+}
+
+// MySQL cannot roll back DDL, so a migration that stopped after its ALTER
+// must fail on the next start, not pass for done.
+func TestHalfAppliedMySQLMigrationFails(t *testing.T) {
+	dsn, db := emptyDatabase(t, "mysql")
+	version1(t, "mysql", db)
+	execAll(t, db, `ALTER TABLE refunds ADD COLUMN accepted TINYINT NOT NULL DEFAULT 0`)
+	_, err := Open(ctx, dsn, nil)
+	if err == nil || !strings.Contains(err.Error(), "0002_refund_states.sql") || !strings.Contains(err.Error(), "half-applied") {
+		t.Fatalf("%v", err)
+	}
+}
+
+// Instances that start together migrate one after the other.
+func TestConcurrentMySQLMigrations(t *testing.T) {
+	dsn, db := emptyDatabase(t, "mysql")
+	db.Close()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			s, err := Open(ctx, dsn, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			s.Close()
+		})
+	}
+	wg.Wait()
+	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2}) {
+		t.Fatalf("schema versions %v", vs)
+	}
+}
+
+// The dialects move in step, and 0001 is version 1's schema.
+func TestMigrationFiles(t *testing.T) {
+	var names [][]string
+	for _, dialect := range dialects {
+		ms, err := migrations(dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ns []string
+		for _, m := range ms {
+			ns = append(ns, m.name)
+		}
+		names = append(names, ns)
+		text, _ := os.ReadFile("testdata/v1/" + dialect + ".sql")
+		v1 := statements(string(text))
+		v1 = v1[1 : len(v1)-1] // less schema_version, which migrate keeps
+		if !slices.EqualFunc(v1, ms[0].statements, func(a, b string) bool {
+			return strings.Join(strings.Fields(a), " ") == strings.Join(strings.Fields(b), " ")
+		}) {
+			t.Errorf("%s: 0001 is not version 1's schema", dialect)
+		}
+	}
+	if !slices.Equal(names[0], names[1]) {
+		t.Fatalf("sqlite %v, mysql %v", names[0], names[1])
+	}
+}
+
+func TestStatements(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"", nil},
+		{"-- only a comment\n", nil},
+		{"SELECT 1;\nSELECT 2;\n", []string{"SELECT 1;", "SELECT 2;"}},
+		{"-- why\nCREATE TABLE t (\n\ta INT,\n\t-- why a\n\tb INT);\n\n-- next\nDROP TABLE u;", []string{"CREATE TABLE t (\n\ta INT,\n\tb INT);", "DROP TABLE u;"}},
+		{"SELECT 'a;b' AS x;\nSELECT 3", []string{"SELECT 'a;b' AS x;", "SELECT 3"}},
+	}
+	for _, tt := range tests {
+		if got := statements(tt.text); !slices.Equal(got, tt.want) {
+			t.Errorf("%q: %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}

@@ -1,6 +1,24 @@
 package trade
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
+
+// checkTransitions checks every pair of states against the allowed moves.
+func checkTransitions[S interface {
+	~string
+	CanBecome(S) bool
+}](t *testing.T, all []S, allowed map[S][]S) {
+	t.Helper()
+	for _, from := range all {
+		for _, to := range all {
+			if got, want := from.CanBecome(to), slices.Contains(allowed[from], to); got != want {
+				t.Errorf("%s → %s: %v, want %v", from, to, got, want)
+			}
+		}
+	}
+}
 
 func TestOrderTransitions(t *testing.T) {
 	all := []State{NotPay, UserPaying, Success, Refunded, Closed, Revoked, PayError}
@@ -12,17 +30,7 @@ func TestOrderTransitions(t *testing.T) {
 		Revoked:    {Success},
 		PayError:   {Success},
 	}
-	for _, from := range all {
-		for _, to := range all {
-			want := false
-			for _, a := range allowed[from] {
-				want = want || a == to
-			}
-			if got := from.CanBecome(to); got != want {
-				t.Errorf("%s → %s: %v, want %v", from, to, got, want)
-			}
-		}
-	}
+	checkTransitions(t, all, allowed)
 	if !PaidAfterClose(Closed, Success) || PaidAfterClose(NotPay, Success) || PaidAfterClose(Success, Refunded) {
 		t.Fatal("PaidAfterClose")
 	}
@@ -42,17 +50,7 @@ func TestRefundTransitions(t *testing.T) {
 		RefundProcessing: {RefundSuccess, RefundClosed, RefundAbnormal, RefundFailed},
 		RefundAbnormal:   {RefundSuccess, RefundClosed},
 	}
-	for _, from := range all {
-		for _, to := range all {
-			want := false
-			for _, a := range allowed[from] {
-				want = want || a == to
-			}
-			if got := from.CanBecome(to); got != want {
-				t.Errorf("%s → %s: %v, want %v", from, to, got, want)
-			}
-		}
-	}
+	checkTransitions(t, all, allowed)
 	for s, want := range map[RefundState]bool{RefundClosed: true, RefundFailed: true, RefundAbnormal: false, RefundSuccess: false, RefundProcessing: false} {
 		if s.Releases() != want {
 			t.Errorf("%s releases: %v", s, !want)

@@ -12,6 +12,8 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
+var _ trade.Store = (*sqlStore)(nil)
+
 // sqlStore is the trade.Store over database/sql; SQLite and MySQL differ only in
 // their dialect.
 type sqlStore struct {

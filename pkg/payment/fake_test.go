@@ -54,6 +54,17 @@ type fakeStore struct {
 	AcceptRefundFn       func(ctx context.Context, no string) error
 	FinishRefundFn       func(ctx context.Context, no string, st trade.RefundState, refundID string) (trade.RefundState, bool, error)
 	RefundFn             func(ctx context.Context, no string) (trade.Refund, error)
+	RefundsFn            func(ctx context.Context, outTradeNo string) ([]trade.Refund, error)
+	DueOrdersFn          func(ctx context.Context, now, createdBefore time.Time, limit int) ([]trade.Order, error)
+	SetOrderNextQueryFn  func(ctx context.Context, no string, next time.Time) error
+	DueRefundsFn         func(ctx context.Context, now, createdBefore time.Time, limit int) ([]trade.Refund, error)
+	SetRefundNextQueryFn func(ctx context.Context, no string, next time.Time) error
+	AddEventFn           func(ctx context.Context, e trade.Event) error
+	EventsFn             func(ctx context.Context, afterID string, limit int) ([]trade.Event, error)
+	EventFn              func(ctx context.Context, id string) (trade.Event, error)
+	ClaimEventsFn        func(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]trade.Event, error)
+	ClaimEventFn         func(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error)
+	SetDeliveryFn        func(ctx context.Context, id string, d trade.Delivery) error
 }
 
 var _ trade.Store = (*fakeStore)(nil)
@@ -90,5 +101,39 @@ func (s *fakeStore) FinishRefund(ctx context.Context, no string, st trade.Refund
 }
 func (s *fakeStore) Refund(ctx context.Context, no string) (trade.Refund, error) {
 	return s.RefundFn(ctx, no)
+}
+func (s *fakeStore) Refunds(ctx context.Context, outTradeNo string) ([]trade.Refund, error) {
+	if s.RefundsFn == nil {
+		return nil, nil // most tests look at orders without refunds
+	}
+	return s.RefundsFn(ctx, outTradeNo)
+}
+func (s *fakeStore) DueOrders(ctx context.Context, now, before time.Time, limit int) ([]trade.Order, error) {
+	return s.DueOrdersFn(ctx, now, before, limit)
+}
+func (s *fakeStore) SetOrderNextQuery(ctx context.Context, no string, next time.Time) error {
+	return s.SetOrderNextQueryFn(ctx, no, next)
+}
+func (s *fakeStore) DueRefunds(ctx context.Context, now, before time.Time, limit int) ([]trade.Refund, error) {
+	return s.DueRefundsFn(ctx, now, before, limit)
+}
+func (s *fakeStore) SetRefundNextQuery(ctx context.Context, no string, next time.Time) error {
+	return s.SetRefundNextQueryFn(ctx, no, next)
+}
+func (s *fakeStore) AddEvent(ctx context.Context, e trade.Event) error { return s.AddEventFn(ctx, e) }
+func (s *fakeStore) Events(ctx context.Context, afterID string, limit int) ([]trade.Event, error) {
+	return s.EventsFn(ctx, afterID, limit)
+}
+func (s *fakeStore) Event(ctx context.Context, id string) (trade.Event, error) {
+	return s.EventFn(ctx, id)
+}
+func (s *fakeStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, no string, limit int) ([]trade.Event, error) {
+	return s.ClaimEventsFn(ctx, now, lease, no, limit)
+}
+func (s *fakeStore) ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error) {
+	return s.ClaimEventFn(ctx, id, now, lease)
+}
+func (s *fakeStore) SetDelivery(ctx context.Context, id string, d trade.Delivery) error {
+	return s.SetDeliveryFn(ctx, id, d)
 }
 func (s *fakeStore) Close() error { return nil }

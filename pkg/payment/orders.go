@@ -9,32 +9,6 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
-// OrderView is an order as the mini-program sees it.
-type OrderView struct {
-	OutTradeNo    string  `json:"out_trade_no"`
-	State         string  `json:"state"`
-	TotalFee      int64   `json:"total_fee"`
-	Description   string  `json:"description"`
-	TransactionID string  `json:"transaction_id"`
-	CreatedAt     *string `json:"created_at"`
-	PaidAt        *string `json:"paid_at"`
-}
-
-func rfc3339(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := t.In(wxpay.ChinaTime).Format(time.RFC3339)
-	return &s
-}
-
-func view(o trade.Order) *OrderView {
-	return &OrderView{
-		OutTradeNo: o.OutTradeNo, State: string(o.State), TotalFee: o.TotalFee, Description: o.Description,
-		TransactionID: o.TransactionID, CreatedAt: rfc3339(o.CreatedAt), PaidAt: rfc3339(o.PaidAt),
-	}
-}
-
 // load returns the order if openid may see it ("" is the operator, who may
 // see every order); another user's order is as absent as an unknown one.
 func (s *Service) load(ctx context.Context, openid, no string) (trade.Order, error) {
@@ -54,7 +28,7 @@ func (s *Service) load(ctx context.Context, openid, no string) (trade.Order, err
 // Order returns the order; a state that is not final is confirmed with
 // WeChat Pay (orderquery) and recorded first. A final state is answered from
 // the store.
-func (s *Service) Order(ctx context.Context, openid, no string) (*OrderView, error) {
+func (s *Service) Order(ctx context.Context, openid, no string) (*trade.OrderView, error) {
 	o, err := s.load(ctx, openid, no)
 	if err != nil {
 		return nil, err
@@ -62,7 +36,17 @@ func (s *Service) Order(ctx context.Context, openid, no string) (*OrderView, err
 	if o, err = s.confirm(ctx, o); err != nil {
 		return nil, err
 	}
-	return view(o), nil
+	return s.view(ctx, o)
+}
+
+// view is the order with its refunds as the mini-program sees it.
+func (s *Service) view(ctx context.Context, o trade.Order) (*trade.OrderView, error) {
+	refunds, err := s.Store.Refunds(ctx, o.OutTradeNo)
+	if err != nil {
+		return nil, fromStore(err)
+	}
+	v := trade.ViewOrder(o, refunds)
+	return &v, nil
 }
 
 // confirm asks WeChat Pay for the state of an order whose stored state is
@@ -137,7 +121,7 @@ func (s *Service) stateChanged(ctx context.Context, no string, from, to trade.St
 
 // Close closes the caller's unpaid order at WeChat Pay and records it. A
 // paid order is refused with ORDERPAID and nothing changes.
-func (s *Service) Close(ctx context.Context, openid, no string) (*OrderView, error) {
+func (s *Service) Close(ctx context.Context, openid, no string) (*trade.OrderView, error) {
 	o, err := s.load(ctx, openid, no)
 	if err != nil {
 		return nil, err
@@ -147,7 +131,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*OrderView, err
 	case o.State.Paid():
 		return nil, paid
 	case o.State.Final():
-		return view(o), nil
+		return s.view(ctx, o)
 	}
 	err = s.WeChat.Close(ctx, o.OutTradeNo)
 	switch {
@@ -162,7 +146,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*OrderView, err
 		if o.State.Paid() {
 			return nil, paid
 		}
-		return view(o), nil
+		return s.view(ctx, o)
 	case errors.Is(err, ErrOrderPaid):
 		// Paid before its notification arrived: record that, then refuse.
 		if _, err := s.confirm(ctx, o); err != nil {

@@ -17,9 +17,16 @@ var (
 	ErrOrderFinal = errors.New("trade: the order is no longer open")
 )
 
-// Store keeps orders, refunds and the record of notifications (pkg/store
-// implements it on SQLite and MySQL). Every call ends by its context's deadline,
-// commits included, whatever the network does.
+// Store keeps orders, refunds, the record of notifications and the events
+// of their changes (pkg/store implements it on SQLite and MySQL). Every
+// call ends by its context's deadline, commits included, whatever the
+// network does.
+//
+// Every call that changes an order's or a refund's state records the
+// change's event (OrderEventType, RefundEventType; built with
+// NewOrderEvent from the order as stored after the change, with its
+// refunds, or NewRefundEvent) in the same transaction, so the change and
+// its event exist together or not at all, once per change.
 type Store interface {
 	// CreateOrder inserts o in state NOTPAY. If o.RequestID is set and the
 	// same openid already has an order with it, nothing is inserted and
@@ -63,6 +70,46 @@ type Store interface {
 	FinishRefund(ctx context.Context, outRefundNo string, state RefundState, refundID string) (from RefundState, changed bool, err error)
 	// Refund returns the refund, or ErrNotFound.
 	Refund(ctx context.Context, outRefundNo string) (Refund, error)
+	// Refunds returns an order's refunds, oldest first.
+	Refunds(ctx context.Context, outTradeNo string) ([]Refund, error)
+
+	// DueOrders returns up to limit NOTPAY or USERPAYING orders created at
+	// or before createdBefore whose NextQueryAt or ExpiresAt has come (at or
+	// before now), the longest due first. It uses an index, never a scan of
+	// final orders.
+	DueOrders(ctx context.Context, now, createdBefore time.Time, limit int) ([]Order, error)
+	// SetOrderNextQuery records when the order may next be queried.
+	SetOrderNextQuery(ctx context.Context, outTradeNo string, next time.Time) error
+	// DueRefunds returns up to limit PROCESSING or ABNORMAL refunds created
+	// at or before createdBefore whose NextQueryAt has come, the longest due
+	// first.
+	DueRefunds(ctx context.Context, now, createdBefore time.Time, limit int) ([]Refund, error)
+	// SetRefundNextQuery records when the refund may next be queried.
+	SetRefundNextQuery(ctx context.Context, outRefundNo string, next time.Time) error
+
+	// AddEvent records an event that no change of state carries (a day's
+	// reconciliation).
+	AddEvent(ctx context.Context, e Event) error
+	// Events returns up to limit events recorded after the one with id
+	// afterID ("" for the first), in the order they were recorded; ErrNotFound
+	// when afterID names no event.
+	Events(ctx context.Context, afterID string, limit int) ([]Event, error)
+	// Event returns one event, or ErrNotFound.
+	Event(ctx context.Context, id string) (Event, error)
+	// ClaimEvents leases, until now+lease, up to limit pending events whose
+	// next attempt is due and whose lease has run out, taking of each order
+	// only its earliest pending event (so an order's events are first
+	// delivered in the order they happened); with outTradeNo set, only that
+	// order's. Of overlapping claims, each event goes to one.
+	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]Event, error)
+	// ClaimEvent leases one event until now+lease whatever its delivery
+	// state (an operator's redelivery): false when another holds its lease;
+	// ErrNotFound when there is no such event.
+	ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (Event, bool, error)
+	// SetDelivery records the outcome of an attempt on a claimed event and
+	// ends its lease: d.State delivered, pending (with d.NextAttemptAt) or
+	// failed, with d.Attempts and d.LastError.
+	SetDelivery(ctx context.Context, id string, d Delivery) error
 	// Close releases the database.
 	Close() error
 }

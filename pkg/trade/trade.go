@@ -76,7 +76,15 @@ type Order struct {
 	RefundedFee   int64     // fen reserved by refunds that are not closed or failed
 	CreatedAt     time.Time // set by the store when zero
 	PaidAt        time.Time // WeChat Pay's payment time; zero until paid
+	// ExpiresAt is when WeChat Pay stops taking its payment (time_expire);
+	// zero for an order adopted from a notification.
+	ExpiresAt time.Time
+	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
+	NextQueryAt time.Time
 }
+
+// Expired reports whether the order can no longer be paid at now.
+func (o Order) Expired(now time.Time) bool { return !o.ExpiresAt.IsZero() && !now.Before(o.ExpiresAt) }
 
 // RefundState is a refund's status as the store keeps it.
 type RefundState string
@@ -122,6 +130,8 @@ type Refund struct {
 	// a retry sends it again with the same out_refund_no.
 	Accepted  bool
 	CreatedAt time.Time
+	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
+	NextQueryAt time.Time
 }
 
 // NotificationKind tells a payment notification from a refund one.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // PayParams are the five parameters of wx.requestPayment, exactly as the
@@ -60,10 +62,6 @@ func NewNonce(rand io.Reader) (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// ChinaTime is the zone of WeChat Pay's times (time_end, time_expire, bill
-// dates) and of order numbers; fixed at UTC+8, so no tzdata is needed.
-var ChinaTime = time.FixedZone("CST", 8*3600)
-
 // NewOutTradeNo returns a fresh order number from the client's clock and
 // random source; see the function NewOutTradeNo.
 func (c *Client) NewOutTradeNo() (string, error) { return NewOutTradeNo(c.now(), c.Rand) }
@@ -79,7 +77,7 @@ func NewOutTradeNo(now time.Time, rand io.Reader) (string, error) {
 	if _, err := io.ReadFull(rand, b[:]); err != nil {
 		return "", fmt.Errorf("wxpay: reading randomness: %w", err)
 	}
-	return now.In(ChinaTime).Format("20060102150405") + hex.EncodeToString(b[:]), nil
+	return now.In(trade.ChinaTime).Format("20060102150405") + hex.EncodeToString(b[:]), nil
 }
 
 // ValidOutTradeNo reports whether s is a legal out_trade_no: 6 to 32

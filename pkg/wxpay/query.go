@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // OrderStatus is the verified state of an order as WeChat Pay reports it,
@@ -63,7 +65,7 @@ func orderStatus(p Params) (*OrderStatus, error) {
 		}
 	}
 	if te := p["time_end"]; te != "" {
-		t, err := time.ParseInLocation("20060102150405", te, ChinaTime)
+		t, err := time.ParseInLocation("20060102150405", te, trade.ChinaTime)
 		if err != nil {
 			return nil, fmt.Errorf("%w: time_end %q", ErrInvalidField, te)
 		}

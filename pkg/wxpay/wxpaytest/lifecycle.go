@@ -3,6 +3,7 @@ package wxpaytest
 import (
 	"strconv"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -23,7 +24,7 @@ func (s *Sim) orderQuery(p wxpay.Params) answer {
 	}
 	if o.transactionID != "" {
 		fields["transaction_id"] = o.transactionID
-		fields["time_end"] = o.timeEnd.In(wxpay.ChinaTime).Format("20060102150405")
+		fields["time_end"] = o.timeEnd.In(trade.ChinaTime).Format("20060102150405")
 		fields["cash_fee"] = fields["total_fee"]
 		fields["bank_type"] = "OTHERS"
 	}
@@ -131,7 +132,7 @@ func (s *Sim) paymentNotification(outTradeNo string, o *order, key string) []byt
 		"result_code": "SUCCESS", "openid": o.openid, "is_subscribe": "N", "trade_type": wxpay.TradeTypeJSAPI,
 		"bank_type": "OTHERS", "total_fee": strconv.FormatInt(o.totalFee, 10), "cash_fee": strconv.FormatInt(o.totalFee, 10),
 		"fee_type": "CNY", "transaction_id": o.transactionID, "out_trade_no": outTradeNo, "attach": o.attach,
-		"time_end": o.timeEnd.In(wxpay.ChinaTime).Format("20060102150405"),
+		"time_end": o.timeEnd.In(trade.ChinaTime).Format("20060102150405"),
 	}
 	if o.signType != wxpay.SignMD5 {
 		p["sign_type"] = string(o.signType)
@@ -162,7 +163,7 @@ func (s *Sim) CompleteRefund(outRefundNo, status string) (notification []byte, o
 		"transaction_id": o.transactionID, "refund_fee": strconv.FormatInt(r.fee, 10),
 		"total_fee": strconv.FormatInt(o.totalFee, 10), "settlement_refund_fee": strconv.FormatInt(r.fee, 10),
 		"settlement_total_fee": strconv.FormatInt(o.totalFee, 10), "refund_status": status,
-		"success_time": s.now().In(wxpay.ChinaTime).Format("2006-01-02 15:04:05"), "refund_recv_accout": "支付用户零钱",
+		"success_time": s.now().In(trade.ChinaTime).Format("2006-01-02 15:04:05"), "refund_recv_accout": "支付用户零钱",
 		"refund_account": "REFUND_SOURCE_RECHARGE_FUNDS", "refund_request_source": "API",
 	}
 	reqInfo, _ := wxpay.EncryptReqInfo(inner, s.cfg.Key)

@@ -17,6 +17,7 @@ type fakeGateway struct {
 	CloseFn         func(ctx context.Context, outTradeNo string) error
 	CanRefundFn     func() bool
 	RefundFn        func(ctx context.Context, r RefundOrder) error
+	QueryRefundFn   func(ctx context.Context, outRefundNo string) (*RefundStatus, error)
 	NotificationFn  func(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
 	NotifyAnswerFn  func(err error) NotifyAnswer
 }
@@ -35,6 +36,9 @@ func (g *fakeGateway) Close(ctx context.Context, no string) error { return g.Clo
 func (g *fakeGateway) CanRefund() bool                            { return g.CanRefundFn() }
 func (g *fakeGateway) Refund(ctx context.Context, r RefundOrder) error {
 	return g.RefundFn(ctx, r)
+}
+func (g *fakeGateway) QueryRefund(ctx context.Context, no string) (*RefundStatus, error) {
+	return g.QueryRefundFn(ctx, no)
 }
 func (g *fakeGateway) Notification(ctx context.Context, header func(string) string, body []byte) (*Notice, error) {
 	return g.NotificationFn(ctx, header, body)

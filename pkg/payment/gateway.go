@@ -29,6 +29,9 @@ type Gateway interface {
 	CanRefund() bool
 	// Refund submits a refund; its result comes by notification.
 	Refund(ctx context.Context, r RefundOrder) error
+	// QueryRefund returns the verified state of a refund; ErrRefundNotExist
+	// when WeChat Pay does not know it.
+	QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error)
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
 	// Verification may download WeChat Pay's platform certificates (v3),
@@ -52,6 +55,9 @@ var (
 	ErrOrderPaid     = errors.New("payment: WeChat Pay says the order is paid")
 	ErrOrderClosed   = errors.New("payment: WeChat Pay says the order is closed")
 	ErrOrderNotExist = errors.New("payment: WeChat Pay does not know the order")
+	// ErrRefundNotExist: WeChat Pay does not know the refund (v2
+	// REFUNDNOTEXIST, v3 RESOURCE_NOT_EXISTS).
+	ErrRefundNotExist = errors.New("payment: WeChat Pay does not know the refund")
 	// ErrRefused is any definite refusal: the request reached WeChat Pay and
 	// was turned down, so nothing happened there (unlike a timeout).
 	ErrRefused = errors.New("payment: WeChat Pay refused")
@@ -66,6 +72,18 @@ type PrepayOrder struct {
 	OpenID      string
 	ClientIP    string
 	NotifyURL   string
+	// ExpiresAt is sent as time_expire, so that WeChat Pay refuses a
+	// payment after it; zero sends none.
+	ExpiresAt time.Time
+}
+
+// RefundStatus is a refund's verified state at WeChat Pay.
+type RefundStatus struct {
+	OutRefundNo string
+	OutTradeNo  string
+	RefundID    string
+	RefundFee   int64
+	State       trade.RefundState // PROCESSING, SUCCESS, CLOSED or ABNORMAL
 }
 
 // PayParams are the five parameters of wx.requestPayment, the same on v2

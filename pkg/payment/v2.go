@@ -164,3 +164,8 @@ func fromWxPay(err error) *Error {
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
+
+// QueryRefund is not built yet.
+func (g V2) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error) {
+	return nil, errors.New("payment: refund query is not built yet")
+}

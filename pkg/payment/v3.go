@@ -183,3 +183,8 @@ func classifyV3(err error) *Error {
 	}
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
+
+// QueryRefund is not built yet.
+func (g V3) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error) {
+	return nil, errors.New("payment: refund query is not built yet")
+}

@@ -3,7 +3,6 @@ package payment
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -22,10 +21,19 @@ func (s *Service) Notification(ctx context.Context, header func(string) string, 
 	if err != nil {
 		return "", &Error{Kind: Invalid, Code: "NOTIFICATION_REFUSED", Message: "the notification is not authentic or not readable", Err: err}
 	}
+	no := n.OutTradeNo
 	if n.Kind == trade.RefundNotification {
-		return n.Kind, s.refundNotification(ctx, n)
+		no, err = n.Refund.OutTradeNo, s.refundNotification(ctx, n)
+	} else {
+		err = s.paymentNotification(ctx, n)
 	}
-	return n.Kind, s.paymentNotification(ctx, n)
+	if err != nil {
+		return n.Kind, err
+	}
+	// Recorded: the answer may be success, and the change's events get
+	// their first attempt (a no-op when nothing changed or nothing is due).
+	s.deliverFirst(ctx, no)
+	return n.Kind, nil
 }
 
 // UnconfiguredNotifyAnswer is the reply to a notification while the
@@ -84,34 +92,6 @@ func (s *Service) refundNotification(ctx context.Context, n *Notice) error {
 	if res.State == trade.RefundProcessing {
 		return nil
 	}
-	if err := s.finishRefund(ctx, res.OutRefundNo, res.State, res.RefundID); err != nil {
-		return err
-	}
-	if res.State != trade.RefundSuccess {
-		return nil
-	}
-	o, err := s.Store.Order(ctx, res.OutTradeNo)
-	if errors.Is(err, trade.ErrNotFound) {
-		return nil // a refund of an order this store never saw: recorded above
-	}
-	if err != nil {
-		return fromStore(err)
-	}
-	_, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
+	_, err := s.changeRefund(ctx, res.OutRefundNo, res.State, res.RefundID)
 	return err
-}
-
-// finishRefund records a refund's new state; a refund this store never saw
-// stays in the record of notifications only.
-func (s *Service) finishRefund(ctx context.Context, outRefundNo string, to trade.RefundState, refundID string) error {
-	from, changed, err := s.Store.FinishRefund(ctx, outRefundNo, to, refundID)
-	switch {
-	case errors.Is(err, trade.ErrNotFound):
-		return nil
-	case err != nil:
-		return fromStore(err)
-	case changed && s.RefundChanged != nil:
-		s.RefundChanged(ctx, outRefundNo, from, to)
-	}
-	return nil
 }

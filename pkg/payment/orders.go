@@ -33,8 +33,12 @@ func (s *Service) Order(ctx context.Context, openid, no string) (*trade.OrderVie
 	if err != nil {
 		return nil, err
 	}
+	was := o.State
 	if o, err = s.confirm(ctx, o); err != nil {
 		return nil, err
+	}
+	if o.State != was {
+		s.deliverFirst(ctx, no)
 	}
 	return s.view(ctx, o)
 }
@@ -61,11 +65,27 @@ func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, erro
 	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
 	switch {
 	case errors.Is(err, ErrOrderNotExist):
-		return o, nil
 	case err != nil:
 		return o, err
+	default:
+		if o, err = s.record(ctx, o, st); err != nil {
+			return o, err
+		}
 	}
-	return s.record(ctx, o, st)
+	if !o.State.Final() {
+		// The sweep asks again no sooner than this.
+		if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, nextQuery(o.CreatedAt, s.now())); err != nil {
+			return o, fromStore(err)
+		}
+	}
+	return o, nil
+}
+
+// nextQuery is when an unfinished order or refund created at created may
+// next be asked about: no sooner than a quarter of its age, at least a
+// minute and at most an hour after now.
+func nextQuery(created, now time.Time) time.Time {
+	return now.Add(min(max(now.Sub(created)/4, time.Minute), time.Hour))
 }
 
 // record applies WeChat Pay's verified status of o. A REFUND trade state
@@ -143,6 +163,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*trade.OrderVie
 		if err != nil {
 			return nil, err
 		}
+		s.deliverFirst(ctx, no)
 		if o.State.Paid() {
 			return nil, paid
 		}
@@ -152,6 +173,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*trade.OrderVie
 		if _, err := s.confirm(ctx, o); err != nil {
 			return nil, err
 		}
+		s.deliverFirst(ctx, no)
 		return nil, paid
 	}
 	return nil, err

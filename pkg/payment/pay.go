@@ -1,13 +1,15 @@
 // Package payment holds the use cases of the function: pay, read and close
-// an order, handle WeChat Pay's notifications, refund. It turns requests
-// that are already parsed and identities that are already verified into
-// calls of WeChat Pay (v2 or v3, through a Gateway) and pkg/store; failures are *Error values with stable
-// codes.
+// an order, handle WeChat Pay's notifications, refund, deliver the events of
+// every change to the merchant's business, and sweep (find what WeChat Pay
+// never told us). It turns requests that are already parsed and identities
+// that are already verified into calls of WeChat Pay (v2 or v3, through a
+// Gateway) and a trade.Store; failures are *Error values with stable codes.
 package payment
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
@@ -27,6 +29,36 @@ type Service struct {
 	StateChanged func(ctx context.Context, outTradeNo string, from, to trade.State)
 	// RefundChanged is the same for refunds.
 	RefundChanged func(ctx context.Context, outRefundNo string, from, to trade.RefundState)
+
+	// Target delivers events to the merchant's webhook or function; nil
+	// records them for the pull API only.
+	Target Sender
+	// OrderTTL is how long an order can be paid (sent as time_expire); 0
+	// means DefaultOrderTTL.
+	OrderTTL time.Duration
+	// MinCloseAge is how old an order must be before WeChat Pay lets it be
+	// closed (5 minutes on API v2).
+	MinCloseAge time.Duration
+	// Log hears what no caller waits for: failed deliveries, events given
+	// up. nil discards.
+	Log *slog.Logger
+}
+
+// DefaultOrderTTL is how long an order can be paid when OrderTTL is unset.
+const DefaultOrderTTL = 2 * time.Hour
+
+func (s *Service) orderTTL() time.Duration {
+	if s.OrderTTL > 0 {
+		return s.OrderTTL
+	}
+	return DefaultOrderTTL
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Result is the answer to the mini-program: the order number and exactly
@@ -81,9 +113,11 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 	if body == "" {
 		body = s.DefaultBody
 	}
+	now := s.now()
 	o, created, err := s.Store.CreateOrder(ctx, trade.Order{
 		OutTradeNo: no, OpenID: openid, RequestID: r.RequestID,
 		TotalFee: r.TotalFee, Description: body, Attach: r.Attach,
+		CreatedAt: now, ExpiresAt: now.Add(s.orderTTL()),
 	})
 	if err != nil {
 		return nil, fromStore(err)
@@ -97,7 +131,10 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 			return nil, &Error{Kind: Conflict, Code: "ORDERPAID", Message: "the order for this request_id is already paid"}
 		case o.State.Final():
 			return nil, orderExpired(o.State)
-		case o.PrepayID != "" && s.now().Sub(o.CreatedAt) < prepayLifetime:
+		case o.Expired(now):
+			// Never a prepay_id past the order's expiry; the sweep closes it.
+			return nil, orderExpired(trade.Closed)
+		case o.PrepayID != "" && now.Sub(o.CreatedAt) < prepayLifetime:
 			return s.payParams(o.OutTradeNo, o.PrepayID)
 		}
 	}
@@ -109,6 +146,7 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 		OpenID:      openid,
 		ClientIP:    r.ClientIP,
 		NotifyURL:   s.NotifyURL,
+		ExpiresAt:   o.ExpiresAt,
 	})
 	if err != nil {
 		return nil, err

@@ -34,7 +34,10 @@ func newService(g *fakeGateway, st *fakeStore) (*Service, *[]change) {
 }
 
 func storeWith(o trade.Order) *fakeStore {
-	return &fakeStore{OrderFn: func(context.Context, string) (trade.Order, error) { return o, nil }}
+	return &fakeStore{
+		OrderFn:             func(context.Context, string) (trade.Order, error) { return o, nil },
+		SetOrderNextQueryFn: func(context.Context, string, time.Time) error { return nil },
+	}
 }
 
 func wantCode(t *testing.T, err error, kind Kind, code string) *Error {
@@ -218,6 +221,9 @@ func TestRefundNotificationStates(t *testing.T) {
 		st.FinishRefundFn = func(_ context.Context, no string, to trade.RefundState, id string) (trade.RefundState, bool, error) {
 			finished = to
 			return trade.RefundProcessing, true, nil
+		}
+		st.RefundFn = func(context.Context, string) (trade.Refund, error) {
+			return trade.Refund{OutRefundNo: "R-1", OutTradeNo: testNo, State: finished}, nil
 		}
 		refunded := false
 		st.TransitionFn = func(_ context.Context, _ string, to trade.State, _ string, _ time.Time) (trade.State, bool, error) {

@@ -65,9 +65,10 @@ func (s *Service) Refund(ctx context.Context, in RefundRequest) (*RefundView, er
 	})
 	if errors.Is(err, ErrRefused) {
 		// Turned down outright: nothing happened at WeChat Pay.
-		if ferr := s.finishRefund(ctx, r.OutRefundNo, trade.RefundFailed, ""); ferr != nil {
+		if _, ferr := s.changeRefund(ctx, r.OutRefundNo, trade.RefundFailed, ""); ferr != nil {
 			return nil, retryWith(ferr.(*Error), r.OutRefundNo)
 		}
+		s.deliverFirst(ctx, o.OutTradeNo)
 		return nil, err
 	}
 	if err != nil {

@@ -1,0 +1,265 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
+
+// SweepSummary is what a sweep did.
+type SweepSummary struct {
+	Queried         int  `json:"queried"`          // orders and refunds asked about
+	Paid            int  `json:"paid"`             // orders found paid
+	Closed          int  `json:"closed"`           // expired orders closed
+	RefundsFinished int  `json:"refunds_finished"` // refunds that reached SUCCESS, CLOSED, ABNORMAL or FAILED
+	EventsDelivered int  `json:"events_delivered"`
+	EventsFailed    int  `json:"events_failed"` // attempts of this run that failed
+	More            bool `json:"more"`          // work was left for the next run
+}
+
+// Sweep tuning.
+const (
+	// DefaultSweepMinAge leaves orders younger than this to the payment
+	// flow itself.
+	DefaultSweepMinAge = time.Minute
+	sweepBatch         = 50
+	// sweepItemReserve is the least time left in which the sweep starts
+	// another item (a WeChat Pay call and a write), so it ends before the
+	// invocation's deadline with nothing half done.
+	sweepItemReserve = 1500 * time.Millisecond
+	// refundUnknownAfter: a PROCESSING refund WeChat Pay still does not
+	// know this long after it was reserved never reached it (the function
+	// failed between reserving and sending).
+	refundUnknownAfter = 10 * time.Minute
+	abnormalRequery    = time.Hour
+)
+
+// Sweep keeps the store true without anyone opening a page (DESIGN: "The
+// sweep"), in this order, while the budget of ctx lasts: unpaid orders at
+// least minAge old are asked about when due and recorded as a notification
+// would be; expired ones are closed at WeChat Pay; PROCESSING and ABNORMAL
+// refunds are asked about; due events are delivered. Every change is
+// conditional and recorded once, so overlapping sweeps are safe.
+func (s *Service) Sweep(ctx context.Context, minAge time.Duration) (*SweepSummary, error) {
+	sum := &SweepSummary{}
+	for _, step := range []func(context.Context, time.Duration, *SweepSummary) (bool, error){s.sweepOrders, s.sweepRefunds, s.sweepEvents} {
+		done, err := step(ctx, minAge, sum)
+		if err != nil {
+			return sum, err
+		}
+		if !done {
+			sum.More = true
+			break
+		}
+	}
+	return sum, nil
+}
+
+// roomFor reports whether ctx leaves time for one more item.
+func roomFor(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > sweepItemReserve
+}
+
+// sweepOrders handles due unpaid orders. It reports whether it finished.
+func (s *Service) sweepOrders(ctx context.Context, minAge time.Duration, sum *SweepSummary) (bool, error) {
+	now := s.now()
+	orders, err := s.Store.DueOrders(ctx, now, now.Add(-minAge), sweepBatch)
+	if err != nil {
+		return false, fromStore(err)
+	}
+	for _, o := range orders {
+		if !roomFor(ctx) {
+			return false, nil
+		}
+		sum.Queried++
+		got, err := s.sweepOrder(ctx, o)
+		if err != nil {
+			s.log().WarnContext(ctx, "sweep_order", "out_trade_no", o.OutTradeNo, "cause", err.Error())
+			continue // asked again on the next run
+		}
+		switch {
+		case got.State == trade.Success && o.State != trade.Success:
+			sum.Paid++
+		case got.State == trade.Closed && o.State != trade.Closed:
+			sum.Closed++
+		}
+	}
+	return len(orders) < sweepBatch, nil
+}
+
+// sweepOrder asks WeChat Pay about one unpaid order and records what it
+// says; an expired order that is still unpaid is closed there, then here.
+func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.Order, error) {
+	now := s.now()
+	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
+	notExist := errors.Is(err, ErrOrderNotExist)
+	if err != nil && !notExist {
+		return o, s.later(ctx, o, now, err)
+	}
+	if !notExist {
+		if o, err = s.record(ctx, o, st); err != nil {
+			return o, err
+		}
+	}
+	if o.State.Final() {
+		return o, nil
+	}
+	if !o.Expired(now) || o.State == trade.UserPaying || now.Sub(o.CreatedAt) < s.MinCloseAge {
+		// Not over yet: the user may be paying; WeChat may not close it yet.
+		return o, s.later(ctx, o, now, nil)
+	}
+	err = s.WeChat.Close(ctx, o.OutTradeNo)
+	switch {
+	case err == nil, errors.Is(err, ErrOrderClosed), notExist:
+		return s.transition(ctx, o, trade.Closed, "", time.Time{})
+	case errors.Is(err, ErrOrderPaid):
+		return s.confirm(ctx, o)
+	}
+	return o, s.later(ctx, o, now, err)
+}
+
+// later schedules the order's next query and returns cause.
+func (s *Service) later(ctx context.Context, o trade.Order, now time.Time, cause error) error {
+	if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, nextQuery(o.CreatedAt, now)); err != nil && cause == nil {
+		return fromStore(err)
+	}
+	return cause
+}
+
+// sweepRefunds handles due PROCESSING and ABNORMAL refunds.
+func (s *Service) sweepRefunds(ctx context.Context, minAge time.Duration, sum *SweepSummary) (bool, error) {
+	now := s.now()
+	refunds, err := s.Store.DueRefunds(ctx, now, now.Add(-minAge), sweepBatch)
+	if err != nil {
+		return false, fromStore(err)
+	}
+	for _, r := range refunds {
+		if !roomFor(ctx) {
+			return false, nil
+		}
+		sum.Queried++
+		finished, err := s.sweepRefund(ctx, r)
+		if err != nil {
+			s.log().WarnContext(ctx, "sweep_refund", "out_refund_no", r.OutRefundNo, "cause", err.Error())
+			continue
+		}
+		if finished {
+			sum.RefundsFinished++
+		}
+	}
+	return len(refunds) < sweepBatch, nil
+}
+
+// sweepRefund asks WeChat Pay about one refund and records its state. A
+// refund WeChat Pay still does not know 10 minutes after it was reserved
+// never reached it: FAILED, which releases its amount. The sweep never
+// submits a refund.
+func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (bool, error) {
+	now := s.now()
+	st, err := s.WeChat.QueryRefund(ctx, r.OutRefundNo)
+	to := trade.RefundProcessing
+	switch {
+	case errors.Is(err, ErrRefundNotExist) && r.State == trade.RefundProcessing && now.Sub(r.CreatedAt) >= refundUnknownAfter:
+		to = trade.RefundFailed
+	case errors.Is(err, ErrRefundNotExist):
+	case err != nil:
+		return false, err
+	case st.RefundFee != r.RefundFee || st.OutTradeNo != r.OutTradeNo:
+		return false, &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another refund for this out_refund_no", cond: ErrAmountMismatch}
+	default:
+		to = st.State
+		if !r.Accepted {
+			_ = s.Store.AcceptRefund(ctx, r.OutRefundNo) // WeChat has it; a retry need not send it
+		}
+	}
+	if to != r.State && r.State.CanBecome(to) {
+		refundID := ""
+		if st != nil {
+			refundID = st.RefundID
+		}
+		changed, err := s.changeRefund(ctx, r.OutRefundNo, to, refundID)
+		if err != nil || changed {
+			return changed, err
+		}
+	}
+	next := nextQuery(r.CreatedAt, now)
+	if to == trade.RefundAbnormal {
+		next = now.Add(abnormalRequery) // finished by hand in the merchant platform, some day
+	}
+	if err := s.Store.SetRefundNextQuery(ctx, r.OutRefundNo, next); err != nil {
+		return false, fromStore(err)
+	}
+	return false, nil
+}
+
+// changeRefund records a refund's new state and, for a success, its
+// order's REFUND; it reports whether this call changed the refund. A
+// refund this store never saw stays in the record of notifications only.
+func (s *Service) changeRefund(ctx context.Context, outRefundNo string, to trade.RefundState, refundID string) (bool, error) {
+	from, changed, err := s.Store.FinishRefund(ctx, outRefundNo, to, refundID)
+	switch {
+	case errors.Is(err, trade.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fromStore(err)
+	case !changed:
+		return false, nil
+	}
+	if s.RefundChanged != nil {
+		s.RefundChanged(ctx, outRefundNo, from, to)
+	}
+	if to != trade.RefundSuccess {
+		return true, nil
+	}
+	r, err := s.Store.Refund(ctx, outRefundNo)
+	if err != nil {
+		return true, fromStore(err)
+	}
+	o, err := s.Store.Order(ctx, r.OutTradeNo)
+	switch {
+	case errors.Is(err, trade.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return true, fromStore(err)
+	}
+	_, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
+	return true, err
+}
+
+// sweepEvents delivers the events whose next attempt is due.
+func (s *Service) sweepEvents(ctx context.Context, _ time.Duration, sum *SweepSummary) (bool, error) {
+	if s.Target == nil {
+		return true, nil
+	}
+	for {
+		if !roomFor(ctx) {
+			return false, nil
+		}
+		events, err := s.Store.ClaimEvents(ctx, s.now(), eventLease, "", 10)
+		if err != nil {
+			return false, fromStore(err)
+		}
+		if len(events) == 0 {
+			return true, nil
+		}
+		for _, e := range events {
+			// A claimed event left for lack of time is claimed again once
+			// its lease runs out.
+			if !roomFor(ctx) {
+				return false, nil
+			}
+			ok, err := s.deliver(ctx, e)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				sum.EventsDelivered++
+			} else {
+				sum.EventsFailed++
+			}
+		}
+	}
+}

@@ -40,6 +40,9 @@ type app struct {
 	signer   *session.Signer // nil when WXPAY_SESSION_SECRET is unset or invalid
 	noSigner *payment.Error  // why signer is nil
 
+	target      payment.Sender // nil when no events target is configured (or it is broken)
+	minCloseAge time.Duration
+
 	mu  sync.Mutex
 	svc *payment.Service // nil until the store has opened
 }
@@ -98,6 +101,11 @@ func (a *app) setup() {
 				a.wx.CertTransport = a.certTransport(cert)
 			}
 		}
+		var problem string
+		if cfg.orderTTL, problem = parseOrderTTL(cfg.orderTTLRaw); problem != "" {
+			a.log.Error("configuration", "variable", "WXPAY_ORDER_TTL", "problem", problem)
+		}
+		a.setupEvents(cfg)
 		if cfg.onSCF && strings.HasPrefix(cfg.storeDSN, "sqlite:") {
 			a.log.Warn("configuration", "variable", "WXPAY_STORE",
 				"problem", "the embedded SQLite store is per instance on SCF; set WXPAY_STORE to a shared MySQL (mysql://…) in production")
@@ -125,6 +133,7 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 	a.svc = &payment.Service{
 		WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange, RefundChanged: a.logRefundChange,
+		Target: a.target, OrderTTL: a.cfg.orderTTL, MinCloseAge: a.minCloseAge, Log: a.log,
 	}
 	return a.svc, nil
 }
@@ -201,10 +210,18 @@ func (a *app) invoke(ctx context.Context, event json.RawMessage) (any, error) {
 	defer cancel()
 	switch ev.Kind {
 	case httpevent.Timer:
-		// Ticks of the timer trigger; nothing runs on them yet. Told apart
-		// here so a tick is never read as a payment.
-		a.logInvocation(start, append(attrs, slog.String("trigger", ev.TriggerName)), 0, nil)
-		return nil, nil
+		// A tick of the timer trigger runs the sweep; told apart from every
+		// other event first, so a tick is never read as a payment.
+		var sum *payment.SweepSummary
+		svc, err := a.service(bctx)
+		if err == nil {
+			sum, err = a.sweep(bctx, svc, payment.DefaultSweepMinAge)
+		}
+		a.logInvocation(start, append(attrs, slog.String("route", "sweep"), slog.String("trigger", ev.TriggerName)), 0, err)
+		if err != nil {
+			return nil, err
+		}
+		return sum, nil
 	case httpevent.Direct:
 		action, res, err := a.direct(bctx, ev.Body)
 		a.logInvocation(start, append(attrs, slog.String("route", action)), 0, err)

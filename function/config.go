@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
@@ -41,6 +43,13 @@ type config struct {
 	clientCert    string // PEM
 	clientKey     string // PEM
 	onSCF         bool   // running on Tencent Cloud SCF
+	orderTTL      time.Duration
+	orderTTLRaw   string
+	// The events target: a webhook or another SCF function (checked in
+	// setupEvents; a problem disables delivery only).
+	eventsURL, eventsSecret, eventsFunction string
+	region                                  string // TENCENTCLOUD_REGION, this function's own
+	tencentCloudAPIBase                     string
 }
 
 // configError names a variable that is missing or invalid, and why; never its value.
@@ -134,6 +143,10 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	c.clientCert = pemValue(getenv("WXPAY_CLIENT_CERT"))
 	c.clientKey = pemValue(getenv("WXPAY_CLIENT_KEY"))
 	c.onSCF = lookup("TENCENTCLOUD_RUNENV") == "SCF"
+	c.eventsURL, c.eventsSecret = getenv("WXPAY_EVENTS_URL"), getenv("WXPAY_EVENTS_SECRET")
+	c.eventsFunction, c.region = getenv("WXPAY_EVENTS_FUNCTION"), lookup("TENCENTCLOUD_REGION")
+	c.tencentCloudAPIBase = getenv("WXPAY_TENCENTCLOUD_API_BASE")
+	c.orderTTLRaw = getenv("WXPAY_ORDER_TTL")
 	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
 	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
 	return c, errs
@@ -167,6 +180,26 @@ func loadV3(c *config, getenv, required func(string) string, bad func(string, st
 		}
 		c.publicKey, c.publicKeyID = k, id
 	}
+}
+
+// Bounds of WXPAY_ORDER_TTL.
+const (
+	minOrderTTL = time.Minute
+	maxOrderTTL = 168 * time.Hour
+)
+
+// parseOrderTTL reads WXPAY_ORDER_TTL, a Go duration from 1m to 168h. A
+// bad value is reported and the default applies: a typo must never stop
+// payments.
+func parseOrderTTL(v string) (time.Duration, string) {
+	if v == "" {
+		return payment.DefaultOrderTTL, ""
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minOrderTTL || d > maxOrderTTL {
+		return payment.DefaultOrderTTL, "must be a duration from 1m to 168h, such as 2h or 30m; the default 2h applies"
+	}
+	return d, ""
 }
 
 // pemValue accepts PEM pasted into a one-line variable with literal \n.

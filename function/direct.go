@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"strings"
+	"time"
 
+	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
@@ -12,17 +16,17 @@ import (
 // direct serves a direct invocation: a trusted caller's JSON (SCF Invoke
 // API, another backend, CloudBase callFunction), answered with the result
 // itself or a function error "CODE: message". "action" picks pay (the
-// default), refund, query or close; the last three are operator actions on
-// any order.
+// default), refund, query, close, sweep, events (the pull API) or
+// redeliver; all but pay are operator actions.
 func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 	ev := gjson.ParseBytes(event)
 	action := "pay"
 	if v := ev.Get("action"); v.Exists() {
 		action = v.String()
 	}
-	invalidAction := &payment.Error{Kind: payment.Invalid, Code: "INVALID_ACTION", Message: "action must be pay, refund, query or close"}
+	invalidAction := &payment.Error{Kind: payment.Invalid, Code: "INVALID_ACTION", Message: "action must be pay, refund, query, close, sweep, events or redeliver"}
 	switch action {
-	case "pay", "refund", "query", "close":
+	case "pay", "refund", "query", "close", "sweep", "events", "redeliver":
 	default:
 		return "direct", nil, invalidAction
 	}
@@ -38,6 +42,21 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 		var in payment.RefundRequest
 		if in, err = payinput.ParseRefund(ev); err == nil {
 			res, err = svc.Refund(ctx, in)
+		}
+	case "sweep":
+		var minAge time.Duration
+		if minAge, err = payinput.ParseSweep(ev); err == nil {
+			res, err = a.sweep(ctx, svc, minAge)
+		}
+	case "events":
+		after, limit, perr := payinput.ParseEventsQuery(ev)
+		if err = perr; err == nil {
+			res, err = svc.Events(ctx, after, limit)
+		}
+	case "redeliver":
+		var id string
+		if id, err = payinput.ParseEventID(ev); err == nil {
+			res, err = svc.Redeliver(ctx, id)
 		}
 	case "query", "close":
 		no := ev.Get("out_trade_no")
@@ -73,4 +92,28 @@ func (a *app) directPay(ctx context.Context, svc *payment.Service, ev gjson.Resu
 		}
 	}
 	return svc.Pay(ctx, req)
+}
+
+// sweep runs the sweep and logs its summary as one line with the counters
+// at its top level: timer invocations are asynchronous, so the line is the
+// record.
+func (a *app) sweep(ctx context.Context, svc *payment.Service, minAge time.Duration) (*payment.SweepSummary, error) {
+	sum, err := svc.Sweep(ctx, minAge)
+	attrs := []slog.Attr{slog.String("event", "sweep"),
+		slog.Int("queried", sum.Queried), slog.Int("paid", sum.Paid), slog.Int("closed", sum.Closed),
+		slog.Int("refunds_finished", sum.RefundsFinished), slog.Int("events_delivered", sum.EventsDelivered),
+		slog.Int("events_failed", sum.EventsFailed), slog.Bool("more", sum.More)}
+	if lc, ok := functioncontext.FromContext(ctx); ok {
+		attrs = append(attrs, slog.String("request_id", lc.RequestID))
+	}
+	level := slog.LevelInfo
+	if sum.EventsFailed > 0 || err != nil {
+		level = slog.LevelWarn
+	}
+	a.log.LogAttrs(ctx, level, "sweep", attrs...)
+	if a.cfg.onSCF && strings.HasPrefix(a.cfg.storeDSN, "sqlite:") {
+		a.log.Warn("sweep", "variable", "WXPAY_STORE",
+			"problem", "the sweep sees only this instance's embedded SQLite store; set WXPAY_STORE to a shared MySQL")
+	}
+	return sum, err
 }

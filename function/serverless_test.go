@@ -79,13 +79,16 @@ func TestServerlessYAML(t *testing.T) {
 			t.Errorf("%s is required by the function and missing", required)
 		}
 	}
-	http := false
+	http, timer := false, false
 	for _, ev := range in.Events {
 		for kind, trig := range ev {
 			switch kind {
 			case "http":
 				http = trig.Parameters["authType"] == "NONE"
-			case "apigw", "timer", "cos", "cmq", "ckafka", "cls", "mps":
+			case "timer":
+				// SCF's cron has seven fields, seconds first; the sweep runs every minute.
+				timer = trig.Parameters["cronExpression"] == "0 */1 * * * * *" && trig.Parameters["enable"] == true
+			case "apigw", "cos", "cmq", "ckafka", "cls", "mps":
 			default:
 				t.Errorf("unknown trigger %q", kind)
 			}
@@ -93,6 +96,9 @@ func TestServerlessYAML(t *testing.T) {
 	}
 	if !http {
 		t.Error("no Function URL (http) trigger")
+	}
+	if !timer {
+		t.Error("no timer trigger running the sweep every minute")
 	}
 	// No literal secret anywhere, commented lines included.
 	for _, line := range strings.Split(string(raw), "\n") {

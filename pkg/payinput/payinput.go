@@ -7,6 +7,8 @@ package payinput
 import (
 	"net/netip"
 	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
@@ -174,4 +176,61 @@ func ParseRefund(event gjson.Result) (payment.RefundRequest, error) {
 		return in, err
 	}
 	return in, nil
+}
+
+// ParseSweep reads {"action":"sweep","min_age":N}: min_age whole seconds
+// from 0 (orders created this instant) to a week, default 60.
+func ParseSweep(event gjson.Result) (time.Duration, error) {
+	v := event.Get("min_age")
+	if !v.Exists() || v.Type == gjson.Null {
+		return payment.DefaultSweepMinAge, nil
+	}
+	n, err := wholeNumber(v, 0, 7*24*3600)
+	if err != nil {
+		return 0, invalid("INVALID_MIN_AGE", "min_age must be a whole number of seconds from 0 to 604800")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// ParseEventsQuery reads {"action":"events","after":"evt_…","limit":100}:
+// after optional, limit 1 to payment.MaxEventsPage, default 100.
+func ParseEventsQuery(event gjson.Result) (after string, limit int, err error) {
+	limit = 100
+	if v := event.Get("limit"); v.Exists() && v.Type != gjson.Null {
+		n, err := wholeNumber(v, 1, payment.MaxEventsPage)
+		if err != nil {
+			return "", 0, invalid("INVALID_LIMIT", "limit must be a whole number from 1 to 1000")
+		}
+		limit = int(n)
+	}
+	if v := event.Get("after"); v.Exists() && v.Type != gjson.Null {
+		if after, err = eventID(v, "INVALID_AFTER", "after"); err != nil {
+			return "", 0, err
+		}
+	}
+	return after, limit, nil
+}
+
+// ParseEventID reads the "id" of {"action":"redeliver","id":"evt_…"}.
+func ParseEventID(event gjson.Result) (string, error) {
+	return eventID(event.Get("id"), "INVALID_EVENT_ID", "id")
+}
+
+func eventID(v gjson.Result, code, name string) (string, error) {
+	if v.Type != gjson.String || !strings.HasPrefix(v.Str, "evt_") || len(v.Str) > 64 || CheckText(v.Str, 64) != "" {
+		return "", invalid(code, name+" must be an event id, evt_…")
+	}
+	return v.Str, nil
+}
+
+// wholeNumber reads a JSON integer from lo to hi, nothing else.
+func wholeNumber(v gjson.Result, lo, hi int64) (int64, error) {
+	if v.Type != gjson.Number {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseInt(v.Raw, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, strconv.ErrRange
+	}
+	return n, nil
 }

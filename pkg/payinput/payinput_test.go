@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
@@ -98,4 +99,37 @@ func FuzzParseTotalFee(f *testing.F) {
 			t.Fatalf("%q accepted as %d", raw, n)
 		}
 	})
+}
+
+func TestOperatorInputs(t *testing.T) {
+	for raw, want := range map[string]time.Duration{`{}`: time.Minute, `{"min_age":0}`: 0, `{"min_age":300}`: 5 * time.Minute, `{"min_age":null}`: time.Minute} {
+		if got, err := ParseSweep(gjson.Parse(raw)); err != nil || got != want {
+			t.Errorf("%s: %v %v", raw, got, err)
+		}
+	}
+	for _, raw := range []string{`{"min_age":-1}`, `{"min_age":1.5}`, `{"min_age":"60"}`, `{"min_age":604801}`, `{"min_age":true}`} {
+		if _, err := ParseSweep(gjson.Parse(raw)); !isCode(err, "INVALID_MIN_AGE") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	after, limit, err := ParseEventsQuery(gjson.Parse(`{"after":"evt_0a1b","limit":5}`))
+	if err != nil || after != "evt_0a1b" || limit != 5 {
+		t.Fatalf("%q %d %v", after, limit, err)
+	}
+	if _, limit, err := ParseEventsQuery(gjson.Parse(`{}`)); err != nil || limit != 100 {
+		t.Fatalf("%d %v", limit, err)
+	}
+	for raw, code := range map[string]string{`{"limit":0}`: "INVALID_LIMIT", `{"limit":1001}`: "INVALID_LIMIT", `{"limit":"5"}`: "INVALID_LIMIT", `{"after":5}`: "INVALID_AFTER", `{"after":"x"}`: "INVALID_AFTER"} {
+		if _, _, err := ParseEventsQuery(gjson.Parse(raw)); !isCode(err, code) {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	if id, err := ParseEventID(gjson.Parse(`{"id":"evt_1"}`)); err != nil || id != "evt_1" {
+		t.Fatalf("%q %v", id, err)
+	}
+	for _, raw := range []string{`{}`, `{"id":"1"}`, `{"id":["evt_1"]}`} {
+		if _, err := ParseEventID(gjson.Parse(raw)); !isCode(err, "INVALID_EVENT_ID") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
 }

@@ -42,13 +42,17 @@ func TestQueryAndClose(t *testing.T) {
 	if err != nil || st.TradeState != "NOTPAY" || st.TotalFee != 180 || st.TransactionID != "" {
 		t.Fatalf("%+v %v", st, err)
 	}
+	var e *wxpay.Error
+	if err := c.CloseOrder(ctx, o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "RULELIMIT" {
+		t.Fatalf("closing a new order: %v", err)
+	}
+	sim.Advance(wxpaytest.MinCloseAge)
 	if err := c.CloseOrder(ctx, o.OutTradeNo); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := c.OrderQuery(ctx, o.OutTradeNo); st.TradeState != "CLOSED" {
 		t.Fatalf("%+v", st)
 	}
-	var e *wxpay.Error
 	if err := c.CloseOrder(ctx, o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "ORDERCLOSED" {
 		t.Fatalf("closing twice: %v", err)
 	}

@@ -43,6 +43,10 @@ func (s *Sim) closeOrder(p wxpay.Params) answer {
 		return bizFail("ORDERPAID", "订单已支付，不能发起关单")
 	case o.state == "CLOSED":
 		return bizFail("ORDERCLOSED", "订单已关闭，无法重复关闭")
+	case s.now().Before(o.created.Add(MinCloseAge)):
+		// WeChat documents the wait but no code for breaking it; this is
+		// the simulator's choice: a business-rule refusal, not retryable.
+		return bizFail("RULELIMIT", "订单生成后5分钟内不能关单")
 	}
 	o.state = "CLOSED"
 	return answer{fields: wxpay.Params{}}
@@ -94,12 +98,15 @@ func (s *Sim) refund(p wxpay.Params) answer {
 
 // Pay plays the user paying an order in the WeChat client: the order becomes
 // SUCCESS, and the payment notification WeChat Pay would post is returned,
-// signed like the order. ok is false for an order that cannot be paid.
+// signed like the order. Nothing is posted: a test that does not deliver
+// the notification plays one lost, and orderquery still reports the
+// payment. ok is false for an order that cannot be paid: unknown, not
+// NOTPAY, or past its time_expire (it stays NOTPAY until closed).
 func (s *Sim) Pay(outTradeNo string) (notification []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.orders[outTradeNo]
-	if o == nil || o.state != "NOTPAY" {
+	if o == nil || o.state != "NOTPAY" || !o.expires.IsZero() && s.now().After(o.expires) {
 		return nil, false
 	}
 	o.state = "SUCCESS"

@@ -6,6 +6,10 @@
 //
 // Serve it with httptest.NewServer, or call it in process through
 // [Sim.Transport].
+//
+// Time is the simulator's own: Config.Now, moved on by [Sim.Advance], so a
+// test can make an order old or expired, or a refund finish, without
+// sleeping.
 package wxpaytest
 
 import (
@@ -20,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -31,7 +36,7 @@ type Config struct {
 	MchID     string
 	Key       string // API v2 key
 	AppSecret string
-	Now       func() time.Time // nil means time.Now
+	Now       func() time.Time // nil means time.Now; see also Sim.Advance
 	// AnyCode accepts, once, login codes the simulator never issued, with
 	// an openid derived from the code: for local runs where WeChat DevTools
 	// sends real wx.login codes.
@@ -76,6 +81,12 @@ type Request struct {
 	Params wxpay.Params // v2 fields, or the login API's query without the secret
 }
 
+// MinCloseAge is how old an order must be before closeorder accepts it:
+// "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟".
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
+const MinCloseAge = 5 * time.Minute
+
 // Order is the simulator's record of a unified order.
 type Order struct {
 	Params        wxpay.Params // the business fields as received
@@ -97,7 +108,9 @@ type order struct {
 	state         string // trade_state
 	transactionID string
 	timeEnd       time.Time
-	refunded      int64 // fen of refunds accepted
+	refunded      int64     // fen of refunds accepted
+	created       time.Time // when the unified order was first accepted
+	expires       time.Time // time_expire; zero when none was sent
 }
 
 // refund is an accepted refund.
@@ -113,6 +126,8 @@ type Sim struct {
 	cfg     Config
 	mux     *http.ServeMux
 	closing chan struct{}
+
+	offset atomic.Int64 // what Advance added to the clock, in nanoseconds
 
 	mu       sync.Mutex
 	faults   map[string][]Fault
@@ -249,11 +264,17 @@ func (s *Sim) LoginCode(openid string) string {
 	return code
 }
 
+// Advance moves the simulator's clock on by d, as if d had passed: orders
+// grow old enough for closeorder, pass their time_expire, and refunds reach
+// Config.RefundDelay, at once.
+func (s *Sim) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
 func (s *Sim) now() time.Time {
+	t := time.Now()
 	if s.cfg.Now != nil {
-		return s.cfg.Now()
+		t = s.cfg.Now()
 	}
-	return time.Now()
+	return t.Add(time.Duration(s.offset.Load()))
 }
 
 // nextFault takes the first queued fault for path, if any.

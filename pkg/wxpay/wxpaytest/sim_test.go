@@ -1,11 +1,14 @@
 package wxpaytest
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -23,8 +26,15 @@ func validOrder() wxpay.Params {
 	}
 }
 
-// post signs p (unless it already has a sign) and returns the decoded answer.
+// post sends p as a unified order; see postTo.
 func post(t *testing.T, s *Sim, p wxpay.Params) wxpay.Params {
+	t.Helper()
+	return postTo(t, s, "/pay/unifiedorder", p)
+}
+
+// postTo signs p (unless it already has a sign), sends it to path and
+// returns the decoded answer, checking its signature when it has one.
+func postTo(t *testing.T, s *Sim, path string, p wxpay.Params) wxpay.Params {
 	t.Helper()
 	if _, ok := p["sign"]; !ok {
 		st, _ := wxpay.ParseSignType(p["sign_type"])
@@ -35,12 +45,112 @@ func post(t *testing.T, s *Sim, p wxpay.Params) wxpay.Params {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	s.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/pay/unifiedorder", strings.NewReader(string(body))))
+	s.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body))))
 	a, err := wxpay.DecodeXML(w.Body.Bytes())
 	if err != nil {
 		t.Fatalf("simulator answered %q: %v", w.Body.String(), err)
 	}
+	st, _ := wxpay.ParseSignType(p["sign_type"])
+	if _, signed := a["sign"]; signed && wxpay.Verify(a, key, st) != nil {
+		t.Fatalf("the answer does not verify: %q", a)
+	}
 	return a
+}
+
+// call sends the fields of a query or close to path with a fresh nonce.
+func call(t *testing.T, s *Sim, path string, fields wxpay.Params) wxpay.Params {
+	t.Helper()
+	p := wxpay.Params{"appid": appID, "mch_id": mchID, "nonce_str": randomHex(32)}
+	maps.Copy(p, fields)
+	return postTo(t, s, path, p)
+}
+
+// clockAt is a Config.Now fixed at a known instant.
+func clockAt() func() time.Time {
+	at := time.Date(2026, 11, 26, 17, 0, 0, 0, trade.ChinaTime)
+	return func() time.Time { return at }
+}
+
+func TestSimulatorTimeExpire(t *testing.T) {
+	s := New(Config{AppID: appID, MchID: mchID, Key: key, Now: clockAt()})
+	s.AddUser("o1")
+	for _, bad := range []string{"2026112617300", "202611261730000", "2026-11-26 17:30", "20261131173000", "+0261126173000", "20261126173000Z", "2026112617300a"} {
+		p := validOrder()
+		p["time_expire"] = bad
+		if a := post(t, s, p); a["err_code"] != "PARAM_ERROR" {
+			t.Errorf("time_expire %q: %q", bad, a)
+		}
+	}
+	if len(s.orders) != 0 {
+		t.Fatalf("refused orders were kept: %d", len(s.orders))
+	}
+	// Two orders that expire at 17:30 China time: one paid in time, one not.
+	for _, c := range []struct {
+		no      string
+		wait    time.Duration
+		paid    bool
+		outcome string
+	}{
+		{"20261126170000early", 30 * time.Minute, true, "SUCCESS"},
+		{"20261126170000late0", time.Second, false, "NOTPAY"},
+	} {
+		p := validOrder()
+		p["out_trade_no"], p["time_expire"] = c.no, "20261126173000"
+		if a := post(t, s, p); a["result_code"] != "SUCCESS" {
+			t.Fatalf("%s: %q", c.no, a)
+		}
+		s.Advance(c.wait)
+		if _, ok := s.Pay(c.no); ok != c.paid {
+			t.Errorf("%s: paid %v after %v", c.no, ok, c.wait)
+		}
+		if a := call(t, s, "/pay/orderquery", wxpay.Params{"out_trade_no": c.no}); a["trade_state"] != c.outcome {
+			t.Errorf("%s: %q", c.no, a)
+		}
+	}
+	// time_expire cannot be changed on re-entry.
+	p := validOrder()
+	p["out_trade_no"], p["time_expire"] = "20261126170000late0", "20261126180000"
+	if a := post(t, s, p); a["err_code"] != "OUT_TRADE_NO_USED" {
+		t.Fatalf("changed time_expire: %q", a)
+	}
+}
+
+func TestSimulatorClosesOnlyAfterFiveMinutes(t *testing.T) {
+	s := New(Config{AppID: appID, MchID: mchID, Key: key, Now: clockAt()})
+	s.AddUser("o1")
+	if a := post(t, s, validOrder()); a["result_code"] != "SUCCESS" {
+		t.Fatal(a)
+	}
+	no := wxpay.Params{"out_trade_no": validOrder()["out_trade_no"]}
+	for _, c := range []struct {
+		wait time.Duration
+		code string
+	}{
+		{0, "RULELIMIT"},
+		{MinCloseAge - time.Second, "RULELIMIT"},
+		{time.Second, ""},
+		{0, "ORDERCLOSED"},
+	} {
+		s.Advance(c.wait)
+		if a := call(t, s, "/pay/closeorder", no); a["err_code"] != c.code || (c.code == "") != (a["result_code"] == "SUCCESS") {
+			t.Fatalf("after %v more: %q", c.wait, a)
+		}
+	}
+}
+
+// A payment whose notification is lost is still reported by orderquery.
+func TestSimulatorLostNotification(t *testing.T) {
+	s := New(Config{AppID: appID, MchID: mchID, Key: key})
+	s.AddUser("o1")
+	post(t, s, validOrder())
+	no := validOrder()["out_trade_no"]
+	if _, ok := s.Pay(no); !ok { // the notification is never delivered
+		t.Fatal("not paid")
+	}
+	a := call(t, s, "/pay/orderquery", wxpay.Params{"out_trade_no": no})
+	if a["trade_state"] != "SUCCESS" || a["transaction_id"] == "" || a["time_end"] == "" || a["total_fee"] != "1" {
+		t.Fatalf("%q", a)
+	}
 }
 
 func TestSimulatorEnforcesTheRules(t *testing.T) {

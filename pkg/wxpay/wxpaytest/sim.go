@@ -44,6 +44,14 @@ type Config struct {
 	// MerchantCert is the client certificate /secapi/ requests must
 	// present (see NewMerchantCert); nil refuses them all.
 	MerchantCert *x509.Certificate
+	// RefundDelay is how long an accepted refund stays PROCESSING, on the
+	// simulator's clock, before it finishes by itself with RefundStatus and
+	// no notification, as bank-card refunds finish days later. 0 leaves
+	// every refund PROCESSING until CompleteRefund.
+	RefundDelay time.Duration
+	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
+	// CHANGE or REFUNDCLOSE.
+	RefundStatus string
 }
 
 // FaultKind is a way to misbehave.
@@ -108,9 +116,10 @@ type order struct {
 	state         string // trade_state
 	transactionID string
 	timeEnd       time.Time
-	refunded      int64     // fen of refunds accepted
+	refunded      int64     // fen of refunds accepted and not closed
 	created       time.Time // when the unified order was first accepted
 	expires       time.Time // time_expire; zero when none was sent
+	refunds       []string  // out_refund_no of its refunds, oldest first
 }
 
 // refund is an accepted refund.
@@ -118,7 +127,9 @@ type refund struct {
 	outTradeNo string
 	refundID   string
 	fee        int64
-	status     string // PROCESSING until completed
+	status     string    // PROCESSING until completed
+	accepted   time.Time // when the refund was first accepted
+	finished   time.Time // when it left PROCESSING
 }
 
 // Sim is the simulated WeChat Pay and login API.
@@ -134,6 +145,7 @@ type Sim struct {
 	requests []Request
 	orders   map[string]*order
 	refunds  map[string]*refund
+	pending  []string // out_refund_no of refunds that finish after RefundDelay
 	codes    map[string]loginCode
 	users    map[string]bool
 	closed   bool
@@ -145,8 +157,14 @@ type loginCode struct {
 	used    bool
 }
 
-// New returns a simulator for cfg.
+// New returns a simulator for cfg. It panics on a RefundStatus WeChat
+// Pay's v2 does not have, a mistake in the test itself.
 func New(cfg Config) *Sim {
+	switch cfg.RefundStatus {
+	case "", "SUCCESS", "CHANGE", "REFUNDCLOSE":
+	default:
+		panic("wxpaytest: RefundStatus " + cfg.RefundStatus + " is not SUCCESS, CHANGE or REFUNDCLOSE")
+	}
 	s := &Sim{
 		cfg:     cfg,
 		mux:     http.NewServeMux(),
@@ -161,6 +179,7 @@ func New(cfg Config) *Sim {
 	s.mux.HandleFunc("/pay/orderquery", s.v2(s.orderQuery))
 	s.mux.HandleFunc("/pay/closeorder", s.v2(s.closeOrder))
 	s.mux.HandleFunc("/secapi/pay/refund", s.v2cert(s.refund, true))
+	s.mux.HandleFunc("/pay/refundquery", s.v2(s.refundQuery))
 	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
 	return s
 }
@@ -234,17 +253,21 @@ func (s *Sim) Requests() []Request {
 // Order returns the order recorded for outTradeNo, or nil.
 func (s *Sim) Order(outTradeNo string) *Order {
 	s.mu.Lock()
-	o := s.orders[outTradeNo]
-	s.mu.Unlock()
-	if o == nil {
+	s.settleRefunds()
+	o, ok := s.orders[outTradeNo]
+	if !ok {
+		s.mu.Unlock()
 		return nil
 	}
-	p := wxpay.Params{}
-	for _, kv := range strings.Split(strings.TrimSuffix(o.fields, "\x00"), "\x00") {
+	out := &Order{PrepayID: o.prepayID, TradeState: o.state, TransactionID: o.transactionID, Refunded: o.refunded}
+	fields := o.fields
+	s.mu.Unlock()
+	out.Params = wxpay.Params{}
+	for _, kv := range strings.Split(strings.TrimSuffix(fields, "\x00"), "\x00") {
 		k, v, _ := strings.Cut(kv, "=")
-		p[k] = v
+		out.Params[k] = v
 	}
-	return &Order{Params: p, PrepayID: o.prepayID, TradeState: o.state, TransactionID: o.transactionID, Refunded: o.refunded}
+	return out
 }
 
 // AddUser makes openid a user of the mini-program, as if it had logged in.

@@ -1,6 +1,7 @@
 package wxpaytest
 
 import (
+	"cmp"
 	"strconv"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -99,9 +100,6 @@ func (s *Sim) refund(p wxpay.Params) answer {
 	s.refunds[p["out_refund_no"]] = r
 	o.refunded += fee
 	o.refunds = append(o.refunds, p["out_refund_no"])
-	if s.cfg.RefundDelay > 0 {
-		s.pending = append(s.pending, p["out_refund_no"])
-	}
 	return ok2(r)
 }
 
@@ -162,26 +160,15 @@ const (
 // with Config.RefundStatus, as WeChat Pay does on its own: nothing is
 // posted, only queries see it. Callers hold s.mu.
 func (s *Sim) settleRefunds() {
-	if len(s.pending) == 0 {
+	if s.cfg.RefundDelay <= 0 {
 		return
 	}
-	status := s.cfg.RefundStatus
-	if status == "" {
-		status = "SUCCESS"
-	}
 	now := s.now()
-	due := s.pending[:0]
-	for _, no := range s.pending {
-		r := s.refunds[no]
-		switch {
-		case r.status != "PROCESSING": // completed by CompleteRefund
-		case now.Before(r.accepted.Add(s.cfg.RefundDelay)):
-			due = append(due, no)
-		default:
-			s.finishRefund(r, status)
+	for _, r := range s.refunds {
+		if r.status == "PROCESSING" && !now.Before(r.accepted.Add(s.cfg.RefundDelay)) {
+			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"))
 		}
 	}
-	s.pending = due
 }
 
 // finishRefund moves a PROCESSING refund to its final status: SUCCESS makes

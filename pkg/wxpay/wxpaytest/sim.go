@@ -145,7 +145,6 @@ type Sim struct {
 	requests []Request
 	orders   map[string]*order
 	refunds  map[string]*refund
-	pending  []string // out_refund_no of refunds that finish after RefundDelay
 	codes    map[string]loginCode
 	users    map[string]bool
 	closed   bool

@@ -367,6 +367,24 @@ func TestBareRefusalHasNoCode(t *testing.T) {
 	}
 }
 
+// A refusal says whether it was signed: only a signed one may release money.
+func TestRefusalSaysWhetherSigned(t *testing.T) {
+	s := newSetup(t, false)
+	var e *wxpayv3.Error
+	if _, err := s.client.QueryRefund(context.Background(), "R-404"); !errors.As(err, &e) || e.Code != "RESOURCE_NOT_EXISTS" || !e.Signed {
+		t.Fatalf("from WeChat: %v %+v", err, e)
+	}
+	unsigned := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":"RESOURCE_NOT_EXISTS","message":"退款单不存在"}`)
+	}))
+	defer unsigned.Close()
+	s.client.HTTP.BaseURL = unsigned.URL
+	if _, err := s.client.QueryRefund(context.Background(), "R-404"); !errors.As(err, &e) || e.Code != "RESOURCE_NOT_EXISTS" || e.Signed {
+		t.Fatalf("unsigned: %v %+v", err, e)
+	}
+}
+
 // Certificate mode heals by itself, for answers and notifications alike: a
 // failed first download, then a rotation, each within one download a minute.
 func TestCertificatesHeal(t *testing.T) {

@@ -140,6 +140,13 @@ type RefundResult struct {
 	State trade.RefundState
 }
 
+// refundNotExist adds ErrRefundNotExist to what e, WeChat's verified word
+// that it does not know a refund, matches.
+func refundNotExist(e *Error) *Error {
+	e.cond = errors.Join(e.cond, ErrRefundNotExist)
+	return e
+}
+
 // stableCode is the form of every error code clients see.
 var stableCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
 

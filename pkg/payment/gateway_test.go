@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
@@ -22,18 +25,19 @@ const (
 	gwMchID    = "1900000109"
 	gwAPIv3Key = "TEST-apiv3-key-0123456789abcdefg" // 32 bytes, a test key
 	gwOpenID   = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+	gwKey      = "TESTKEY0testkey0TESTKEY0testkey0" // a v2 test key
 )
 
-// newV3Gateway is a v3 gateway in public-key mode talking to a simulator.
-func newV3Gateway(t *testing.T) (*wxpayv3test.Sim, V3) {
+// newV3Gateway is a v3 gateway in public-key mode talking to a simulator
+// configured by cfg and the test merchant.
+func newV3Gateway(t *testing.T, cfg wxpayv3test.Config) (*wxpayv3test.Sim, V3) {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := wxpayv3test.New(wxpayv3test.Config{
-		AppID: gwAppID, MchID: gwMchID, APIv3Key: []byte(gwAPIv3Key), MerchantKey: &key.PublicKey, MerchantSerial: "SERIAL",
-	})
+	cfg.AppID, cfg.MchID, cfg.APIv3Key, cfg.MerchantKey, cfg.MerchantSerial = gwAppID, gwMchID, []byte(gwAPIv3Key), &key.PublicKey, "SERIAL"
+	sim, err := wxpayv3test.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +58,34 @@ func newV3Gateway(t *testing.T) (*wxpayv3test.Sim, V3) {
 	return sim, V3{Client: c}
 }
 
+// newV2Gateway is a v2 gateway, refunds included, talking in process to a
+// simulator configured by cfg and the test merchant.
+func newV2Gateway(t *testing.T, cfg wxpaytest.Config) (*wxpaytest.Sim, V2) {
+	t.Helper()
+	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(gwMchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AppID, cfg.MchID, cfg.Key, cfg.MerchantCert = gwAppID, gwMchID, gwKey, cert
+	sim := wxpaytest.New(cfg)
+	sim.AddUser(gwOpenID)
+	return sim, V2{Client: &wxpay.Client{
+		AppID: gwAppID, MchID: gwMchID, Key: gwKey, Rand: rand.Reader,
+		HTTP:          outbound.Client{BaseURL: "http://wxpay.sim", Transport: sim.Transport(), RetryWait: time.Millisecond},
+		CertTransport: sim.CertTransport(pair),
+	}}
+}
+
 func gwPrepayOrder(no string) PrepayOrder {
 	return PrepayOrder{OutTradeNo: no, Description: "会员充值", TotalFee: 180, OpenID: gwOpenID, NotifyURL: "https://pay.example.com/notify"}
 }
 
 func TestV3ErrorsKeepRequestID(t *testing.T) {
-	sim, g := newV3Gateway(t)
+	sim, g := newV3Gateway(t, wxpayv3test.Config{})
 	for _, f := range []wxpayv3test.Fault{
 		{Kind: wxpayv3test.Refuse, Status: 400, Code: "PARAM_ERROR"},
 		{Kind: wxpayv3test.BadSignature},
@@ -116,9 +142,9 @@ func gwNoticeHeader(n wxpayv3test.Notice) func(string) string {
 
 func TestRefundNoticeStates(t *testing.T) {
 	ctx := context.Background()
-	const key = "TESTKEY0testkey0TESTKEY0testkey0" // a test key
+	const key = gwKey
 	v2 := V2{Client: &wxpay.Client{AppID: gwAppID, MchID: gwMchID, Key: key}}
-	sim, v3 := newV3Gateway(t)
+	sim, v3 := newV3Gateway(t, wxpayv3test.Config{})
 	if _, err := v3.Prepay(ctx, gwPrepayOrder("20261126170000000001")); err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +203,153 @@ func TestNotifyAnswer(t *testing.T) {
 		if got := c.gw.NotifyAnswer(c.err); got.Status != c.want.Status || got.ContentType != c.want.ContentType || string(got.Body) != string(c.want.Body) {
 			t.Errorf("%s: %d %q %s", c.name, got.Status, got.ContentType, got.Body)
 		}
+	}
+}
+
+// refundWorld is one protocol's gateway and the simulator behind it, with
+// a paid order of 180 fen, refunds that finish after refundDelay, and that
+// protocol's names for a closed and an abnormal refund.
+type refundWorld struct {
+	gw               Gateway
+	complete         func(outRefundNo, status string) bool // finishes a refund, its notice never delivered
+	advance          func(time.Duration)
+	closed, abnormal string
+	notExist         string // the refusal code of an unknown refund
+}
+
+const refundDelay = 72 * time.Hour
+
+func refundWorlds(t *testing.T) map[string]refundWorld {
+	t.Helper()
+	ctx := context.Background()
+	sim2, v2 := newV2Gateway(t, wxpaytest.Config{RefundDelay: refundDelay})
+	sim3, v3 := newV3Gateway(t, wxpayv3test.Config{RefundDelay: refundDelay})
+	for _, gw := range []Gateway{v2, v3} {
+		if _, err := gw.Prepay(ctx, gwPrepayOrder("20261126170000000001")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sim2.Pay("20261126170000000001")
+	sim3.Pay("20261126170000000001")
+	return map[string]refundWorld{
+		"v2": {v2, func(no, st string) bool { _, ok := sim2.CompleteRefund(no, st); return ok }, sim2.Advance, "REFUNDCLOSE", "CHANGE", "REFUNDNOTEXIST"},
+		"v3": {v3, func(no, st string) bool { _, ok := sim3.CompleteRefund(no, st); return ok }, sim3.Advance, "CLOSED", "ABNORMAL", "RESOURCE_NOT_EXISTS"},
+	}
+}
+
+func TestQueryRefund(t *testing.T) {
+	ctx := context.Background()
+	for name, w := range refundWorlds(t) {
+		var e *Error
+		if _, err := w.gw.QueryRefund(ctx, "R-UNKNOWN"); !errors.Is(err, ErrRefundNotExist) || !errors.As(err, &e) || e.Code != w.notExist {
+			t.Errorf("%s: unknown refund: %v", name, err)
+		}
+		for _, r := range []struct {
+			no     string
+			fee    int64
+			finish string // "" leaves it to the delay
+		}{{"R-LATER", 60, ""}, {"R-CLOSED", 30, w.closed}, {"R-ABNORMAL", 40, w.abnormal}} {
+			if err := w.gw.Refund(ctx, RefundOrder{OutTradeNo: "20261126170000000001", OutRefundNo: r.no, TotalFee: 180, RefundFee: r.fee}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if r.finish != "" && !w.complete(r.no, r.finish) {
+				t.Fatalf("%s: %s not finished", name, r.no)
+			}
+		}
+		check := func(no string, fee int64, want trade.RefundState) {
+			t.Helper()
+			st, err := w.gw.QueryRefund(ctx, no)
+			if err != nil || st.State != want || st.RefundFee != fee || st.OutRefundNo != no || st.OutTradeNo != "20261126170000000001" || st.RefundID == "" {
+				t.Errorf("%s %s: %+v %v", name, no, st, err)
+			}
+		}
+		check("R-LATER", 60, trade.RefundProcessing)
+		check("R-CLOSED", 30, trade.RefundClosed)
+		check("R-ABNORMAL", 40, trade.RefundAbnormal)
+		w.advance(refundDelay) // days later, and no notification
+		check("R-LATER", 60, trade.RefundSuccess)
+	}
+}
+
+// A refund's amount and WeChat's "no such refund" are believed only from a
+// verified answer that makes sense.
+func TestQueryRefundDistrustsAnswers(t *testing.T) {
+	badFee, _ := wxpay.EncodeSigned(wxpay.Params{
+		"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": gwAppID, "mch_id": gwMchID, "nonce_str": "n",
+		"out_trade_no": "20261126170000000001", "refund_count": "1", "out_refund_no_0": "R-1", "refund_id_0": "50",
+		"refund_fee_0": "0", "refund_status_0": "SUCCESS",
+	}, gwKey, wxpay.SignMD5)
+	forgedNotExist, _ := wxpay.EncodeSigned(wxpay.Params{
+		"return_code": "SUCCESS", "result_code": "FAIL", "appid": gwAppID, "mch_id": gwMchID, "nonce_str": "n", "err_code": "REFUNDNOTEXIST",
+	}, "ANOTHERKEYanotherkeyANOTHERKEYan", wxpay.SignMD5)
+	_, v3 := newV3Gateway(t, wxpayv3test.Config{})
+	for _, c := range []struct {
+		name   string
+		gw     func(url string) Gateway
+		answer []byte
+		status int
+		code   string
+	}{
+		{"v2 zero fee", v2At, badFee, 200, "WXPAY_BAD_ANSWER"},
+		{"v2 forged REFUNDNOTEXIST", v2At, forgedNotExist, 200, "WXPAY_BAD_SIGNATURE"},
+		{"v3 unsigned RESOURCE_NOT_EXISTS", func(url string) Gateway {
+			c := *v3.Client
+			c.HTTP.BaseURL = url
+			return V3{Client: &c}
+		}, []byte(`{"code":"RESOURCE_NOT_EXISTS","message":"退款单不存在"}`), 404, "RESOURCE_NOT_EXISTS"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(c.status)
+			w.Write(c.answer)
+		}))
+		_, err := c.gw(srv.URL).QueryRefund(context.Background(), "R-1")
+		srv.Close()
+		var e *Error
+		if !errors.As(err, &e) || e.Code != c.code || errors.Is(err, ErrRefundNotExist) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// v2At is a v2 gateway of the test merchant at url.
+func v2At(url string) Gateway {
+	return V2{Client: &wxpay.Client{AppID: gwAppID, MchID: gwMchID, Key: gwKey, Rand: rand.Reader, HTTP: outbound.Client{BaseURL: url, MaxAttempts: 1}}}
+}
+
+// An order's expiry reaches WeChat Pay, which then refuses a late payment.
+func TestPrepaySendsExpiry(t *testing.T) {
+	ctx := context.Background()
+	sim2, v2 := newV2Gateway(t, wxpaytest.Config{})
+	sim3, v3 := newV3Gateway(t, wxpayv3test.Config{})
+	for name, w := range map[string]struct {
+		gw      Gateway
+		pay     func(no string) bool
+		advance func(time.Duration)
+	}{
+		"v2": {v2, func(no string) bool { _, ok := sim2.Pay(no); return ok }, sim2.Advance},
+		"v3": {v3, func(no string) bool { _, ok := sim3.Pay(no); return ok }, sim3.Advance},
+	} {
+		expires := time.Now().Add(time.Hour)
+		for _, no := range []string{"20261126170000000001", "20261126170000000002"} {
+			o := gwPrepayOrder(no)
+			o.ExpiresAt = expires
+			if _, err := w.gw.Prepay(ctx, o); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		w.advance(time.Hour - time.Minute)
+		if !w.pay("20261126170000000001") {
+			t.Errorf("%s: refused before the expiry", name)
+		}
+		w.advance(2 * time.Minute)
+		if w.pay("20261126170000000002") {
+			t.Errorf("%s: paid after the expiry", name)
+		}
+		if st, err := w.gw.Query(ctx, "20261126170000000002"); err != nil || st.TradeState != "NOTPAY" {
+			t.Errorf("%s: %+v %v", name, st, err)
+		}
+	}
+	if sent := sim2.Requests()[0].Params["time_expire"]; len(sent) != len("20060102150405") {
+		t.Errorf("v2 sent time_expire %q", sent)
 	}
 }

@@ -30,7 +30,7 @@ func (g V2) Prepay(ctx context.Context, o PrepayOrder) (string, error) {
 	}
 	res, err := g.Client.UnifiedOrder(ctx, &wxpay.UnifiedOrderRequest{
 		OutTradeNo: o.OutTradeNo, Body: o.Description, Attach: o.Attach, TotalFee: o.TotalFee,
-		SpbillCreateIP: ip, NotifyURL: o.NotifyURL, OpenID: o.OpenID,
+		SpbillCreateIP: ip, NotifyURL: o.NotifyURL, OpenID: o.OpenID, TimeExpire: o.ExpiresAt,
 	})
 	if err != nil {
 		return "", fromWxPay(err)
@@ -165,7 +165,28 @@ func fromWxPay(err error) *Error {
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
 
-// QueryRefund is not built yet.
+// QueryRefund is refundquery by out_refund_no. REFUNDNOTEXIST, which comes
+// in a verified answer, is ErrRefundNotExist.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_5
 func (g V2) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error) {
-	return nil, errors.New("payment: refund query is not built yet")
+	r, err := g.Client.RefundQuery(ctx, outRefundNo)
+	var refusal *wxpay.Error
+	switch {
+	case errors.As(err, &refusal) && refusal.ErrCode == "REFUNDNOTEXIST":
+		return nil, refundNotExist(fromWxPay(err))
+	case err != nil:
+		return nil, fromWxPay(err)
+	}
+	state, ok := refundQueryStates2[r.Status]
+	if !ok {
+		return nil, fromWxPay(fmt.Errorf("%w: refund_status %q", wxpay.ErrInvalidField, r.Status))
+	}
+	return &RefundStatus{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, RefundID: r.RefundID, RefundFee: r.RefundFee, State: state}, nil
+}
+
+// refundQueryStates2 names every v2 refund_status a query reports.
+var refundQueryStates2 = map[string]trade.RefundState{
+	"PROCESSING": trade.RefundProcessing, "SUCCESS": trade.RefundSuccess,
+	"REFUNDCLOSE": trade.RefundClosed, "CHANGE": trade.RefundAbnormal,
 }

@@ -40,7 +40,7 @@ func (g V3) NewOutTradeNo() (string, error) {
 func (g V3) Prepay(ctx context.Context, o PrepayOrder) (string, error) {
 	id, err := g.Client.Prepay(ctx, &wxpayv3.PrepayRequest{
 		OutTradeNo: o.OutTradeNo, Description: o.Description, Attach: o.Attach, NotifyURL: o.NotifyURL,
-		Total: o.TotalFee, OpenID: o.OpenID, ClientIP: o.ClientIP,
+		Total: o.TotalFee, OpenID: o.OpenID, ClientIP: o.ClientIP, TimeExpire: o.ExpiresAt,
 	})
 	if err != nil {
 		return "", fromWxPayV3(err)
@@ -184,7 +184,30 @@ func classifyV3(err error) *Error {
 	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
 }
 
-// QueryRefund is not built yet.
+// QueryRefund is GET /v3/refund/domestic/refunds/{out_refund_no}. A signed
+// RESOURCE_NOT_EXISTS is ErrRefundNotExist; an unsigned one stays a plain
+// refusal, since the sweep releases the amount of a refund WeChat does not
+// know, and that must rest on WeChat's word.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791863
 func (g V3) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error) {
-	return nil, errors.New("payment: refund query is not built yet")
+	r, err := g.Client.QueryRefund(ctx, outRefundNo)
+	var refusal *wxpayv3.Error
+	switch {
+	case errors.As(err, &refusal) && refusal.Code == "RESOURCE_NOT_EXISTS" && refusal.Signed:
+		return nil, refundNotExist(fromWxPayV3(err))
+	case err != nil:
+		return nil, fromWxPayV3(err)
+	}
+	state, ok := refundQueryStates3[r.Status]
+	if !ok {
+		return nil, fromWxPayV3(fmt.Errorf("%w: status %q", wxpayv3.ErrMalformed, r.Status))
+	}
+	return &RefundStatus{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, RefundID: r.RefundID, RefundFee: r.Amount.Refund, State: state}, nil
+}
+
+// refundQueryStates3 names every v3 refund status a query reports.
+var refundQueryStates3 = map[string]trade.RefundState{
+	"PROCESSING": trade.RefundProcessing, "SUCCESS": trade.RefundSuccess,
+	"CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
 }

@@ -88,6 +88,39 @@ func TestUnifiedOrder(t *testing.T) {
 	}
 }
 
+// time_expire goes out in China time, and WeChat Pay takes no payment
+// after it; no expiry sends none.
+func TestUnifiedOrderTimeExpire(t *testing.T) {
+	for _, c := range []struct {
+		expire time.Time
+		sent   string
+	}{
+		{time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC), "20261126173000"},
+		{time.Date(2026, 11, 26, 23, 59, 59, 999, time.FixedZone("", -5*3600)), "20261127125959"},
+		{time.Time{}, ""},
+	} {
+		sim, srv := newSim(t)
+		order := newOrder(t)
+		order.TimeExpire = c.expire
+		if _, err := newClient(srv, wxpay.SignMD5).UnifiedOrder(context.Background(), order); err != nil {
+			t.Fatal(err)
+		}
+		if got, sent := sim.Requests()[0].Params["time_expire"]; got != c.sent || sent != (c.sent != "") {
+			t.Errorf("%v: sent %q", c.expire, got)
+		}
+	}
+	sim, srv := newSim(t)
+	order := newOrder(t)
+	order.TimeExpire = time.Now().Add(time.Hour)
+	if _, err := newClient(srv, wxpay.SignMD5).UnifiedOrder(context.Background(), order); err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(time.Hour + time.Second)
+	if _, ok := sim.Pay(order.OutTradeNo); ok {
+		t.Fatal("paid after time_expire")
+	}
+}
+
 func TestUnifiedOrderRefusesBadAnswers(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,13 +43,17 @@ func TestQueryAndClose(t *testing.T) {
 	if err != nil || st.TradeState != "NOTPAY" || st.TotalFee != 180 || st.TransactionID != "" {
 		t.Fatalf("%+v %v", st, err)
 	}
+	var e *wxpay.Error
+	if err := c.CloseOrder(ctx, o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "RULELIMIT" {
+		t.Fatalf("closing a new order: %v", err)
+	}
+	sim.Advance(wxpaytest.MinCloseAge)
 	if err := c.CloseOrder(ctx, o.OutTradeNo); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := c.OrderQuery(ctx, o.OutTradeNo); st.TradeState != "CLOSED" {
 		t.Fatalf("%+v", st)
 	}
-	var e *wxpay.Error
 	if err := c.CloseOrder(ctx, o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "ORDERCLOSED" {
 		t.Fatalf("closing twice: %v", err)
 	}
@@ -152,16 +157,24 @@ func certClient(t *testing.T, sim *wxpaytest.Sim, srv *httptest.Server, certPEM,
 	return c
 }
 
-func TestRefund(t *testing.T) {
+// refundSetup is a simulator that checks the merchant's certificate, with
+// refunds finishing after refundDelay (0: by CompleteRefund only), and a
+// client presenting the certificate.
+func refundSetup(t *testing.T, refundDelay time.Duration) (*wxpaytest.Sim, *httptest.Server, *wxpay.Client) {
+	t.Helper()
 	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(testMchID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, MerchantCert: cert})
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, MerchantCert: cert, RefundDelay: refundDelay})
 	sim.AddUser(testOpenID)
 	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	c := certClient(t, sim, srv, certPEM, keyPEM)
+	t.Cleanup(srv.Close)
+	return sim, srv, certClient(t, sim, srv, certPEM, keyPEM)
+}
+
+func TestRefund(t *testing.T) {
+	sim, srv, c := refundSetup(t, 0)
 	ctx := context.Background()
 	o, _ := paidOrder(t, sim, c)
 	req := &wxpay.RefundRequest{OutTradeNo: o.OutTradeNo, OutRefundNo: "RF" + o.OutTradeNo, TotalFee: 180, RefundFee: 100, Reason: "退货", NotifyURL: o.NotifyURL}
@@ -253,6 +266,19 @@ func TestNotifyRetriesUntilSuccess(t *testing.T) {
 	}
 }
 
+// answering is a client of a server that answers every request with p,
+// signed with the test key.
+func answering(t *testing.T, p wxpay.Params) *wxpay.Client {
+	t.Helper()
+	answer, err := wxpay.EncodeSigned(p, testKey, wxpay.SignMD5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(answer) }))
+	t.Cleanup(srv.Close)
+	return newClient(srv, wxpay.SignMD5)
+}
+
 // An authentic notification or query answer is still refused when its
 // amount is not one WeChat Pay could have taken.
 func TestAmountsFromWeChatAreChecked(t *testing.T) {
@@ -288,13 +314,7 @@ func TestAmountsFromWeChatAreChecked(t *testing.T) {
 		if c.state != "NOTPAY" {
 			p["transaction_id"], p["time_end"] = "4200000001", "20261126170000"
 		}
-		answer, err := wxpay.EncodeSigned(p, testKey, wxpay.SignMD5)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(answer) }))
-		st, err := newClient(srv, wxpay.SignMD5).OrderQuery(context.Background(), "20261126170000000001")
-		srv.Close()
+		st, err := answering(t, p).OrderQuery(context.Background(), "20261126170000000001")
 		if c.ok != (err == nil) || c.ok && st.TotalFee != c.want || !c.ok && !errors.Is(err, wxpay.ErrInvalidField) {
 			t.Errorf("query, %s %q: %+v %v", c.state, c.fee, st, err)
 		}
@@ -337,6 +357,88 @@ func TestRefundNotificationFields(t *testing.T) {
 		r, _, err := wxpay.RefundNotification(body, testKey)
 		if c.ok != (err == nil) || !c.ok && !errors.Is(err, wxpay.ErrInvalidField) {
 			t.Errorf("%s %q of %q: %+v %v", c.status, c.fee, c.total, r, err)
+		}
+	}
+}
+
+// A refund finishes days later, with no notification: refundquery tells.
+func TestRefundQuery(t *testing.T) {
+	sim, _, c := refundSetup(t, 72*time.Hour)
+	ctx := context.Background()
+	o, _ := paidOrder(t, sim, c)
+	var e *wxpay.Error
+	if _, err := c.RefundQuery(ctx, "R-"+o.OutTradeNo); !errors.As(err, &e) || e.ErrCode != "REFUNDNOTEXIST" {
+		t.Fatalf("unknown refund: %v", err)
+	}
+	req := &wxpay.RefundRequest{OutTradeNo: o.OutTradeNo, OutRefundNo: "R-" + o.OutTradeNo, TotalFee: 180, RefundFee: 60, NotifyURL: o.NotifyURL}
+	accepted, err := c.Refund(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wxpay.RefundStatus{OutTradeNo: o.OutTradeNo, OutRefundNo: req.OutRefundNo, RefundID: accepted.RefundID, RefundFee: 60, Status: "PROCESSING"}
+	for _, wait := range []time.Duration{0, 72 * time.Hour} {
+		sim.Advance(wait)
+		got, err := c.RefundQuery(ctx, req.OutRefundNo)
+		if err != nil || got.TransactionID == "" {
+			t.Fatalf("after %v: %+v %v", wait, got, err)
+		}
+		got.TransactionID = ""
+		if *got != want {
+			t.Fatalf("after %v: %+v", wait, got)
+		}
+		want.Status = "SUCCESS"
+	}
+	if _, err := c.RefundQuery(ctx, "bad number"); !errors.Is(err, wxpay.ErrInvalidField) {
+		t.Fatalf("bad number: %v", err)
+	}
+}
+
+// refundquery answers are read as strictly as anything from anyone: the
+// refund asked for, a real amount, a known status.
+func TestRefundQueryAnswers(t *testing.T) {
+	refund := func(n, no, fee, status string) wxpay.Params {
+		return wxpay.Params{"out_refund_no_" + n: no, "refund_id_" + n: "50" + n, "refund_fee_" + n: fee, "refund_status_" + n: status}
+	}
+	cases := []struct {
+		name   string
+		count  string
+		fields []wxpay.Params
+		fee    int64 // 0: refused
+		status string
+	}{
+		{"one", "1", []wxpay.Params{refund("0", "R-1", "60", "PROCESSING")}, 60, "PROCESSING"},
+		{"the order's others too", "3", []wxpay.Params{
+			refund("0", "R-0", "10", "SUCCESS"), refund("1", "R-1", "2147483647", "CHANGE"), refund("2", "R-2", "30", "REFUNDCLOSE"),
+		}, 2147483647, "CHANGE"},
+		{"closed", "1", []wxpay.Params{refund("0", "R-1", "60", "REFUNDCLOSE")}, 60, "REFUNDCLOSE"},
+		{"only others", "1", []wxpay.Params{refund("0", "R-0", "60", "SUCCESS")}, 0, ""},
+		{"beyond refund_count", "1", []wxpay.Params{refund("0", "R-0", "60", "SUCCESS"), refund("1", "R-1", "60", "SUCCESS")}, 0, ""},
+		{"zero fee", "1", []wxpay.Params{refund("0", "R-1", "0", "SUCCESS")}, 0, ""},
+		{"negative fee", "1", []wxpay.Params{refund("0", "R-1", "-60", "SUCCESS")}, 0, ""},
+		{"padded fee", "1", []wxpay.Params{refund("0", "R-1", "060", "SUCCESS")}, 0, ""},
+		{"fee over int32", "1", []wxpay.Params{refund("0", "R-1", "2147483648", "SUCCESS")}, 0, ""},
+		{"no fee", "1", []wxpay.Params{refund("0", "R-1", "", "SUCCESS")}, 0, ""},
+		{"v3 status", "1", []wxpay.Params{refund("0", "R-1", "60", "CLOSED")}, 0, ""},
+		{"no status", "1", []wxpay.Params{refund("0", "R-1", "60", "")}, 0, ""},
+		{"no refund_id", "1", []wxpay.Params{refund("0", "R-1", "60", "SUCCESS"), {"refund_id_0": ""}}, 0, ""},
+		{"no refund_count", "", []wxpay.Params{refund("0", "R-1", "60", "SUCCESS")}, 0, ""},
+		{"zero refund_count", "0", []wxpay.Params{refund("0", "R-1", "60", "SUCCESS")}, 0, ""},
+		{"padded refund_count", "01", []wxpay.Params{refund("0", "R-1", "60", "SUCCESS")}, 0, ""},
+		{"huge refund_count", "999999999", []wxpay.Params{refund("0", "R-1", "60", "SUCCESS")}, 0, ""},
+	}
+	for _, c := range cases {
+		p := wxpay.Params{
+			"return_code": "SUCCESS", "result_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "nonce_str": "n1",
+			"out_trade_no": "20261126170000000001", "transaction_id": "4200000001", "total_fee": "180", "refund_count": c.count,
+		}
+		for _, f := range c.fields {
+			maps.Copy(p, f)
+		}
+		r, err := answering(t, p).RefundQuery(context.Background(), "R-1")
+		ok := c.fee != 0
+		if ok != (err == nil) || ok && (r.RefundFee != c.fee || r.Status != c.status || r.OutRefundNo != "R-1" || r.RefundID == "") ||
+			!ok && !errors.Is(err, wxpay.ErrInvalidField) {
+			t.Errorf("%s: %+v %v", c.name, r, err)
 		}
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // Field limits of the v2 unified order.
@@ -27,6 +30,9 @@ type UnifiedOrderRequest struct {
 	SpbillCreateIP string // the payer's IP
 	NotifyURL      string
 	OpenID         string // the payer, required for JSAPI
+	// TimeExpire, when not zero, is sent as time_expire, after which
+	// WeChat Pay refuses to take the payment; it cannot change on re-entry.
+	TimeExpire time.Time
 }
 
 // UnifiedOrderResponse is the verified part of WeChat Pay's answer.
@@ -58,6 +64,15 @@ func (r *UnifiedOrderRequest) Validate() error {
 	return nil
 }
 
+// formatTimeExpire writes t as time_expire, yyyyMMddHHmmss in China time,
+// and the zero time as "", which is not sent.
+func formatTimeExpire(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(trade.ChinaTime).Format("20060102150405")
+}
+
 // UnifiedOrder creates (or, for the same out_trade_no and the same
 // parameters, finds again) a JSAPI order and returns its prepay_id, which is
 // valid for two hours.
@@ -76,6 +91,7 @@ func (c *Client) UnifiedOrder(ctx context.Context, r *UnifiedOrderRequest) (*Uni
 		"notify_url":       r.NotifyURL,
 		"trade_type":       TradeTypeJSAPI,
 		"openid":           r.OpenID,
+		"time_expire":      formatTimeExpire(r.TimeExpire),
 	})
 	if err != nil {
 		return nil, err

@@ -161,3 +161,61 @@ func ValidOutRefundNo(s string) bool {
 	}
 	return true
 }
+
+// MaxRefunds is how many refunds one order can have.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_4
+const MaxRefunds = 50
+
+// RefundStatus is the verified state of one refund as refundquery reports
+// it.
+type RefundStatus struct {
+	OutTradeNo    string
+	TransactionID string
+	OutRefundNo   string
+	RefundID      string
+	RefundFee     int64  // fen, 1..MaxTotalFee
+	Status        string // refund_status: SUCCESS, REFUNDCLOSE, PROCESSING or CHANGE
+}
+
+// RefundQuery asks WeChat Pay for a refund's state by out_refund_no. A
+// refund WeChat Pay does not know is an *Error with ErrCode REFUNDNOTEXIST.
+// The answer lists refunds as fields numbered from 0 (out_refund_no_0,
+// refund_status_0…); the one asked for is picked by its number, so an
+// answer listing the order's other refunds too is read right.
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_5
+func (c *Client) RefundQuery(ctx context.Context, outRefundNo string) (*RefundStatus, error) {
+	if !ValidOutRefundNo(outRefundNo) {
+		return nil, fmt.Errorf("%w: out_refund_no", ErrInvalidField)
+	}
+	answer, err := c.Call(ctx, "/pay/refundquery", Params{"out_refund_no": outRefundNo})
+	if err != nil {
+		return nil, err
+	}
+	count, err := strconv.Atoi(answer["refund_count"])
+	if err != nil || count < 1 || count > MaxRefunds || strconv.Itoa(count) != answer["refund_count"] {
+		return nil, fmt.Errorf("%w: refund_count %q", ErrInvalidField, answer["refund_count"])
+	}
+	for n := range count {
+		i := "_" + strconv.Itoa(n)
+		if answer["out_refund_no"+i] != outRefundNo {
+			continue
+		}
+		r := &RefundStatus{
+			OutTradeNo: answer["out_trade_no"], TransactionID: answer["transaction_id"], OutRefundNo: outRefundNo,
+			RefundID: answer["refund_id"+i], Status: answer["refund_status"+i],
+		}
+		if r.RefundFee, err = parseFen(answer["refund_fee"+i]); err != nil {
+			return nil, err
+		}
+		switch {
+		case r.OutTradeNo == "" || r.RefundID == "":
+			return nil, fmt.Errorf("%w: out_trade_no or refund_id%s missing", ErrInvalidField, i)
+		case r.Status != "SUCCESS" && r.Status != "REFUNDCLOSE" && r.Status != "PROCESSING" && r.Status != "CHANGE":
+			return nil, fmt.Errorf("%w: refund_status%s %q", ErrInvalidField, i, r.Status)
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: the answer is about other refunds", ErrInvalidField)
+}

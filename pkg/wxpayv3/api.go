@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // MaxAmount is the largest amount the API carries (an int32), in fen.
@@ -25,6 +27,10 @@ type PrepayRequest struct {
 	Total       int64 // fen
 	OpenID      string
 	ClientIP    string // the payer's IP, sent when known
+	// TimeExpire, when not zero, is sent as time_expire (RFC 3339, China
+	// time), after which WeChat Pay refuses to take the payment; it cannot
+	// change on re-entry.
+	TimeExpire time.Time
 }
 
 // Prepay creates a JSAPI order and returns its prepay_id.
@@ -42,6 +48,7 @@ func (c *Client) Prepay(ctx context.Context, r *PrepayRequest) (string, error) {
 		MchID       string `json:"mchid"`
 		Description string `json:"description"`
 		OutTradeNo  string `json:"out_trade_no"`
+		TimeExpire  string `json:"time_expire,omitempty"`
 		Attach      string `json:"attach,omitempty"`
 		NotifyURL   string `json:"notify_url"`
 		Amount      Amount `json:"amount"`
@@ -53,6 +60,9 @@ func (c *Client) Prepay(ctx context.Context, r *PrepayRequest) (string, error) {
 	}
 	if r.ClientIP != "" {
 		body.SceneInfo = &scene{r.ClientIP}
+	}
+	if !r.TimeExpire.IsZero() {
+		body.TimeExpire = r.TimeExpire.In(trade.ChinaTime).Format(time.RFC3339)
 	}
 	var out struct {
 		PrepayID string `json:"prepay_id"`
@@ -146,14 +156,40 @@ type RefundRequest struct {
 
 // Refund is a refund as WeChat Pay reports it.
 type Refund struct {
-	RefundID    string `json:"refund_id"`
-	OutRefundNo string `json:"out_refund_no"`
-	OutTradeNo  string `json:"out_trade_no"`
-	Status      string `json:"status"` // SUCCESS, CLOSED, PROCESSING, ABNORMAL
-	Amount      struct {
-		Refund int64 `json:"refund"`
-		Total  int64 `json:"total"`
-	} `json:"amount"`
+	RefundID    string       `json:"refund_id"`
+	OutRefundNo string       `json:"out_refund_no"`
+	OutTradeNo  string       `json:"out_trade_no"`
+	Status      string       `json:"status"` // SUCCESS, CLOSED, PROCESSING, ABNORMAL
+	Amount      RefundAmount `json:"amount"`
+}
+
+// check applies what every report of a refund must satisfy, read as
+// strictly as anything from anyone.
+func (r *Refund) check(outRefundNo string) error {
+	switch {
+	case r.OutRefundNo != outRefundNo:
+		return fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
+	case r.RefundID == "" || r.OutTradeNo == "":
+		return fmt.Errorf("%w: refund_id or out_trade_no missing", ErrMalformed)
+	case r.Status != "SUCCESS" && r.Status != "CLOSED" && r.Status != "PROCESSING" && r.Status != "ABNORMAL":
+		return fmt.Errorf("%w: status %q", ErrMalformed, r.Status)
+	}
+	return r.Amount.check()
+}
+
+// RefundAmount is a refund's amount and its order's, in fen.
+type RefundAmount struct {
+	Refund int64 `json:"refund"`
+	Total  int64 `json:"total"`
+}
+
+// check requires amounts of 1 to MaxAmount fen, the refund within the
+// order's total.
+func (a RefundAmount) check() error {
+	if a.Total < 1 || a.Total > MaxAmount || a.Refund < 1 || a.Refund > a.Total {
+		return fmt.Errorf("%w: amount refund %d of total %d", ErrMalformed, a.Refund, a.Total)
+	}
+	return nil
 }
 
 // CreateRefund submits a refund (no client certificate in v3).
@@ -173,29 +209,20 @@ func (c *Client) CreateRefund(ctx context.Context, r *RefundRequest) (*Refund, e
 		Amount      amount `json:"amount"`
 	}{r.OutTradeNo, r.OutRefundNo, r.Reason, r.NotifyURL, amount{r.Refund, r.Total, "CNY"}}
 	var out Refund
-	err := c.do(ctx, "POST", "/v3/refund/domestic/refunds", body, &out, func() error {
-		if out.OutRefundNo != r.OutRefundNo || out.RefundID == "" {
-			return fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
-		}
-		return nil
-	})
+	err := c.do(ctx, "POST", "/v3/refund/domestic/refunds", body, &out, func() error { return out.check(r.OutRefundNo) })
 	if err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-// QueryRefund asks for a refund by out_refund_no.
+// QueryRefund asks for a refund by out_refund_no. A refund WeChat Pay does
+// not know is an *Error with Code RESOURCE_NOT_EXISTS (HTTP 404).
 //
 // https://pay.weixin.qq.com/doc/v3/merchant/4012791863
 func (c *Client) QueryRefund(ctx context.Context, outRefundNo string) (*Refund, error) {
 	var out Refund
-	err := c.do(ctx, "GET", "/v3/refund/domestic/refunds/"+url.PathEscape(outRefundNo), nil, &out, func() error {
-		if out.OutRefundNo != outRefundNo {
-			return fmt.Errorf("%w: the answer is about another refund", ErrMalformed)
-		}
-		return nil
-	})
+	err := c.do(ctx, "GET", "/v3/refund/domestic/refunds/"+url.PathEscape(outRefundNo), nil, &out, func() error { return out.check(outRefundNo) })
 	if err != nil {
 		return nil, err
 	}

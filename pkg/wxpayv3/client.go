@@ -34,6 +34,11 @@ type Error struct {
 	Code       string // WeChat's code; "" for an answer without one (a bare 4xx or 5xx)
 	Message    string
 	RequestID  string // the answer's Request-ID header, which WeChat's support asks for first
+	// Signed reports that the refusal carried a signature, which verified.
+	// WeChat signs its answers to every request whose own signature
+	// verified; an unsigned refusal is believed where it can only stop
+	// something, but one that would release money needs Signed.
+	Signed bool
 }
 
 // Error gives WeChat's code, message and Request-ID.
@@ -190,12 +195,13 @@ func (c *Client) refusal(ctx context.Context, r *outbound.Response) error {
 	if json.Unmarshal(r.Body, &e) != nil || e.Code == "" {
 		return &Error{StatusCode: r.StatusCode, Message: "no error body", RequestID: r.RequestID}
 	}
-	if signed := SignedFromHeader(r.Header); signed.Signature != "" {
+	signed := SignedFromHeader(r.Header)
+	if signed.Signature != "" {
 		if err := c.Verifier.Verify(ctx, signed, r.Body); err != nil {
 			return &answerError{r.RequestID, err}
 		}
 	}
-	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message, RequestID: r.RequestID}
+	return &Error{StatusCode: r.StatusCode, Code: e.Code, Message: e.Message, RequestID: r.RequestID, Signed: signed.Signature != ""}
 }
 
 // SignedFromHeader reads the Wechatpay-* signature headers.

@@ -7,9 +7,11 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +185,44 @@ func TestOrderLife(t *testing.T) {
 	}
 }
 
+// time_expire goes out as RFC 3339 in China time, and WeChat Pay takes no
+// payment after it; no expiry sends none.
+func TestPrepayTimeExpire(t *testing.T) {
+	s := newSetup(t, false)
+	var sent []byte
+	spy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent, _ = io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusBadRequest) // a bare refusal: nothing to verify
+	}))
+	defer spy.Close()
+	c := *s.client
+	c.HTTP.BaseURL = spy.URL
+	for _, e := range []struct {
+		at   time.Time
+		sent string
+	}{
+		{time.Date(2026, 11, 26, 9, 30, 0, 0, time.UTC), `"time_expire":"2026-11-26T17:30:00+08:00"`},
+		{time.Date(2026, 11, 26, 23, 59, 59, 999, time.FixedZone("", -5*3600)), `"time_expire":"2026-11-27T12:59:59+08:00"`},
+		{time.Time{}, ""},
+	} {
+		o := order("20261126170000000001")
+		o.TimeExpire = e.at
+		c.Prepay(context.Background(), o)
+		if got := regexp.MustCompile(`"time_expire":"[^"]*"`).Find(sent); string(got) != e.sent {
+			t.Errorf("%v: sent %s", e.at, sent)
+		}
+	}
+	o := order("20261126170000000002")
+	o.TimeExpire = time.Now().Add(time.Hour)
+	if _, err := s.client.Prepay(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	s.sim.Advance(time.Hour + time.Second)
+	if _, ok := s.sim.Pay(o.OutTradeNo); ok {
+		t.Fatal("paid after time_expire")
+	}
+}
+
 func TestRefusesBadAnswers(t *testing.T) {
 	cases := []struct {
 		fault wxpayv3test.Fault
@@ -324,6 +364,24 @@ func TestBareRefusalHasNoCode(t *testing.T) {
 		if !errors.As(err, &e) || e.StatusCode != status || e.Code != "" || e.RequestID != "bare-1" || strings.Contains(err.Error(), http.StatusText(status)) {
 			t.Errorf("%d: %v", status, err)
 		}
+	}
+}
+
+// A refusal says whether it was signed: only a signed one may release money.
+func TestRefusalSaysWhetherSigned(t *testing.T) {
+	s := newSetup(t, false)
+	var e *wxpayv3.Error
+	if _, err := s.client.QueryRefund(context.Background(), "R-404"); !errors.As(err, &e) || e.Code != "RESOURCE_NOT_EXISTS" || !e.Signed {
+		t.Fatalf("from WeChat: %v %+v", err, e)
+	}
+	unsigned := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"code":"RESOURCE_NOT_EXISTS","message":"退款单不存在"}`)
+	}))
+	defer unsigned.Close()
+	s.client.HTTP.BaseURL = unsigned.URL
+	if _, err := s.client.QueryRefund(context.Background(), "R-404"); !errors.As(err, &e) || e.Code != "RESOURCE_NOT_EXISTS" || e.Signed {
+		t.Fatalf("unsigned: %v %+v", err, e)
 	}
 }
 

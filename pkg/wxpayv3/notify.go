@@ -32,15 +32,12 @@ func (n *Notification) Transaction() (*Transaction, error) {
 
 // RefundNotice is the decrypted resource of a refund notification.
 type RefundNotice struct {
-	MchID        string `json:"mchid"`
-	OutTradeNo   string `json:"out_trade_no"`
-	OutRefundNo  string `json:"out_refund_no"`
-	RefundID     string `json:"refund_id"`
-	RefundStatus string `json:"refund_status"` // SUCCESS, CLOSED, ABNORMAL
-	Amount       struct {
-		Total  int64 `json:"total"`
-		Refund int64 `json:"refund"`
-	} `json:"amount"`
+	MchID        string       `json:"mchid"`
+	OutTradeNo   string       `json:"out_trade_no"`
+	OutRefundNo  string       `json:"out_refund_no"`
+	RefundID     string       `json:"refund_id"`
+	RefundStatus string       `json:"refund_status"` // SUCCESS, CLOSED, ABNORMAL
+	Amount       RefundAmount `json:"amount"`
 }
 
 // Refund reads the resource of a REFUND.* notification: a refund that has
@@ -59,8 +56,9 @@ func (n *Notification) Refund() (*RefundNotice, error) {
 		return nil, fmt.Errorf("%w: refund_status %q", ErrMalformed, r.RefundStatus)
 	case r.OutTradeNo == "" || r.OutRefundNo == "":
 		return nil, fmt.Errorf("%w: out_trade_no or out_refund_no missing", ErrMalformed)
-	case r.Amount.Total < 1 || r.Amount.Total > MaxAmount || r.Amount.Refund < 1 || r.Amount.Refund > r.Amount.Total:
-		return nil, fmt.Errorf("%w: amount refund %d of total %d", ErrMalformed, r.Amount.Refund, r.Amount.Total)
+	}
+	if err := r.Amount.check(); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }

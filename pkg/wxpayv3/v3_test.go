@@ -377,6 +377,55 @@ func signedNow(t testing.TB, key *rsa.PrivateKey, serial string, now time.Time, 
 	return s
 }
 
+// answering is a client of a server that answers every request with body,
+// signed with key under the public key id "PUB".
+func answering(t *testing.T, key *rsa.PrivateKey, body []byte) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s := signedNow(t, key, "PUB", time.Now(), body)
+		w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
+		w.Header().Set("Wechatpay-Nonce", s.Nonce)
+		w.Header().Set("Wechatpay-Signature", s.Signature)
+		w.Header().Set("Wechatpay-Serial", s.Serial)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return &Client{
+		AppID:    "wxd678efh567hg6787",
+		Signer:   &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader},
+		Verifier: &Verifier{PublicKeyID: "PUB", PublicKey: &key.PublicKey},
+		HTTP:     outbound.Client{BaseURL: srv.URL},
+	}
+}
+
+// A refund query's answer is read as strictly as a notification: the refund
+// asked for, a known status, real amounts.
+func TestRefundAnswersAreChecked(t *testing.T) {
+	key := testKey(t)
+	for _, c := range []struct {
+		name, answer string
+		ok           bool
+	}{
+		{"processing", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"PROCESSING","amount":{"refund":60,"total":180}}`, true},
+		{"abnormal", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"ABNORMAL","amount":{"refund":2147483647,"total":2147483647}}`, true},
+		{"another refund", `{"out_refund_no":"R-2","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":60,"total":180}}`, false},
+		{"v2 status", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"REFUNDCLOSE","amount":{"refund":60,"total":180}}`, false},
+		{"no status", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","amount":{"refund":60,"total":180}}`, false},
+		{"no refund_id", `{"out_refund_no":"R-1","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":60,"total":180}}`, false},
+		{"no amount", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS"}`, false},
+		{"zero refund", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":0,"total":180}}`, false},
+		{"negative refund", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":-60,"total":180}}`, false},
+		{"over the total", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":181,"total":180}}`, false},
+		{"over int32", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":60,"total":2147483648}}`, false},
+		{"fractional", `{"out_refund_no":"R-1","refund_id":"50","out_trade_no":"T1","status":"SUCCESS","amount":{"refund":0.6,"total":180}}`, false},
+	} {
+		r, err := answering(t, key, []byte(c.answer)).QueryRefund(context.Background(), "R-1")
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %+v %v", c.name, r, err)
+		}
+	}
+}
+
 // An authentic notification or query answer is still refused when its
 // amount is not one WeChat Pay could have taken.
 func TestAmountsFromWeChatAreChecked(t *testing.T) {
@@ -402,22 +451,7 @@ func TestAmountsFromWeChatAreChecked(t *testing.T) {
 			amount = `,"amount":{"total":` + c.total + `,"currency":"CNY"}`
 		}
 		tx := []byte(`{"appid":"wxd678efh567hg6787","mchid":"1900000109","out_trade_no":"20261126170000000001","trade_state":"` + c.state + `"` + amount + `}`)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			s := signedNow(t, key, "PUB", time.Now(), tx)
-			w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
-			w.Header().Set("Wechatpay-Nonce", s.Nonce)
-			w.Header().Set("Wechatpay-Signature", s.Signature)
-			w.Header().Set("Wechatpay-Serial", s.Serial)
-			w.Write(tx)
-		}))
-		client := &Client{
-			AppID:    "wxd678efh567hg6787",
-			Signer:   &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader},
-			Verifier: &Verifier{PublicKeyID: "PUB", PublicKey: &key.PublicKey},
-			HTTP:     outbound.Client{BaseURL: srv.URL},
-		}
-		_, err := client.QueryOrder(context.Background(), "20261126170000000001")
-		srv.Close()
+		_, err := answering(t, key, tx).QueryOrder(context.Background(), "20261126170000000001")
 		if c.ok != (err == nil) || !c.ok && !errors.Is(err, ErrMalformed) {
 			t.Errorf("query, %s %q: %v", c.state, c.total, err)
 		}

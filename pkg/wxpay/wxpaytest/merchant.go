@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -132,6 +134,10 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 	if p["trade_type"] != wxpay.TradeTypeJSAPI {
 		return bizFail("PARAM_ERROR", "trade_type参数错误")
 	}
+	expires, ok := timeExpire(p["time_expire"])
+	if !ok {
+		return bizFail("PARAM_ERROR", "time_expire参数格式错误")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p["openid"] == "" {
@@ -158,10 +164,25 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 		o = &order{
 			fields: fingerprint, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20),
 			signType: st, openid: p["openid"], totalFee: fee, attach: p["attach"], state: "NOTPAY",
+			created: s.now(), expires: expires,
 		}
 		s.orders[no] = o
 	}
 	return answer{fields: wxpay.Params{"prepay_id": o.prepayID, "trade_type": wxpay.TradeTypeJSAPI}}
+}
+
+// timeExpire reads an optional time_expire: yyyyMMddHHmmss in China time.
+// A changed time_expire on re-entry changes the business fields, so it is
+// refused as OUT_TRADE_NO_USED, as WeChat refuses to change it.
+func timeExpire(v string) (t time.Time, ok bool) {
+	if v == "" {
+		return time.Time{}, true
+	}
+	if len(v) != len("20060102150405") || strings.Trim(v, "0123456789") != "" {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation("20060102150405", v, trade.ChinaTime)
+	return t, err == nil
 }
 
 // businessFields writes the fields that define an order (all but the

@@ -6,6 +6,10 @@
 //
 // Serve it with httptest.NewServer, or call it in process through
 // [Sim.Transport].
+//
+// Time is the simulator's own: Config.Now, moved on by [Sim.Advance], so a
+// test can make an order old or expired, or a refund finish, without
+// sleeping.
 package wxpaytest
 
 import (
@@ -20,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -31,7 +36,7 @@ type Config struct {
 	MchID     string
 	Key       string // API v2 key
 	AppSecret string
-	Now       func() time.Time // nil means time.Now
+	Now       func() time.Time // nil means time.Now; see also Sim.Advance
 	// AnyCode accepts, once, login codes the simulator never issued, with
 	// an openid derived from the code: for local runs where WeChat DevTools
 	// sends real wx.login codes.
@@ -39,6 +44,14 @@ type Config struct {
 	// MerchantCert is the client certificate /secapi/ requests must
 	// present (see NewMerchantCert); nil refuses them all.
 	MerchantCert *x509.Certificate
+	// RefundDelay is how long an accepted refund stays PROCESSING, on the
+	// simulator's clock, before it finishes by itself with RefundStatus and
+	// no notification, as bank-card refunds finish days later. 0 leaves
+	// every refund PROCESSING until CompleteRefund.
+	RefundDelay time.Duration
+	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
+	// CHANGE or REFUNDCLOSE.
+	RefundStatus string
 }
 
 // FaultKind is a way to misbehave.
@@ -76,6 +89,12 @@ type Request struct {
 	Params wxpay.Params // v2 fields, or the login API's query without the secret
 }
 
+// MinCloseAge is how old an order must be before closeorder accepts it:
+// "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟".
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
+const MinCloseAge = 5 * time.Minute
+
 // Order is the simulator's record of a unified order.
 type Order struct {
 	Params        wxpay.Params // the business fields as received
@@ -97,7 +116,10 @@ type order struct {
 	state         string // trade_state
 	transactionID string
 	timeEnd       time.Time
-	refunded      int64 // fen of refunds accepted
+	refunded      int64     // fen of refunds accepted and not closed
+	created       time.Time // when the unified order was first accepted
+	expires       time.Time // time_expire; zero when none was sent
+	refunds       []string  // out_refund_no of its refunds, oldest first
 }
 
 // refund is an accepted refund.
@@ -105,7 +127,9 @@ type refund struct {
 	outTradeNo string
 	refundID   string
 	fee        int64
-	status     string // PROCESSING until completed
+	status     string    // PROCESSING until completed
+	accepted   time.Time // when the refund was first accepted
+	finished   time.Time // when it left PROCESSING
 }
 
 // Sim is the simulated WeChat Pay and login API.
@@ -113,6 +137,8 @@ type Sim struct {
 	cfg     Config
 	mux     *http.ServeMux
 	closing chan struct{}
+
+	offset atomic.Int64 // what Advance added to the clock, in nanoseconds
 
 	mu       sync.Mutex
 	faults   map[string][]Fault
@@ -130,8 +156,14 @@ type loginCode struct {
 	used    bool
 }
 
-// New returns a simulator for cfg.
+// New returns a simulator for cfg. It panics on a RefundStatus WeChat
+// Pay's v2 does not have, a mistake in the test itself.
 func New(cfg Config) *Sim {
+	switch cfg.RefundStatus {
+	case "", "SUCCESS", "CHANGE", "REFUNDCLOSE":
+	default:
+		panic("wxpaytest: RefundStatus " + cfg.RefundStatus + " is not SUCCESS, CHANGE or REFUNDCLOSE")
+	}
 	s := &Sim{
 		cfg:     cfg,
 		mux:     http.NewServeMux(),
@@ -146,6 +178,7 @@ func New(cfg Config) *Sim {
 	s.mux.HandleFunc("/pay/orderquery", s.v2(s.orderQuery))
 	s.mux.HandleFunc("/pay/closeorder", s.v2(s.closeOrder))
 	s.mux.HandleFunc("/secapi/pay/refund", s.v2cert(s.refund, true))
+	s.mux.HandleFunc("/pay/refundquery", s.v2(s.refundQuery))
 	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
 	return s
 }
@@ -219,17 +252,21 @@ func (s *Sim) Requests() []Request {
 // Order returns the order recorded for outTradeNo, or nil.
 func (s *Sim) Order(outTradeNo string) *Order {
 	s.mu.Lock()
-	o := s.orders[outTradeNo]
-	s.mu.Unlock()
-	if o == nil {
+	s.settleRefunds()
+	o, ok := s.orders[outTradeNo]
+	if !ok {
+		s.mu.Unlock()
 		return nil
 	}
-	p := wxpay.Params{}
-	for _, kv := range strings.Split(strings.TrimSuffix(o.fields, "\x00"), "\x00") {
+	out := &Order{PrepayID: o.prepayID, TradeState: o.state, TransactionID: o.transactionID, Refunded: o.refunded}
+	fields := o.fields
+	s.mu.Unlock()
+	out.Params = wxpay.Params{}
+	for _, kv := range strings.Split(strings.TrimSuffix(fields, "\x00"), "\x00") {
 		k, v, _ := strings.Cut(kv, "=")
-		p[k] = v
+		out.Params[k] = v
 	}
-	return &Order{Params: p, PrepayID: o.prepayID, TradeState: o.state, TransactionID: o.transactionID, Refunded: o.refunded}
+	return out
 }
 
 // AddUser makes openid a user of the mini-program, as if it had logged in.
@@ -249,11 +286,17 @@ func (s *Sim) LoginCode(openid string) string {
 	return code
 }
 
+// Advance moves the simulator's clock on by d, as if d had passed: orders
+// grow old enough for closeorder, pass their time_expire, and refunds reach
+// Config.RefundDelay, at once.
+func (s *Sim) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
 func (s *Sim) now() time.Time {
+	t := time.Now()
 	if s.cfg.Now != nil {
-		return s.cfg.Now()
+		t = s.cfg.Now()
 	}
-	return time.Now()
+	return t.Add(time.Duration(s.offset.Load()))
 }
 
 // nextFault takes the first queued fault for path, if any.

@@ -1,6 +1,7 @@
 package wxpayv3test
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
@@ -93,7 +95,7 @@ func (s *Sim) authenticate(r *http.Request, body []byte) reply {
 		return fail(401, "SIGN_ERROR", "mchid 与商户号不符")
 	case f["serial_no"] != s.cfg.MerchantSerial:
 		return fail(401, "SIGN_ERROR", "商户证书序列号有误")
-	case f["nonce_str"] == "" || err != nil || s.now().Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute:
+	case f["nonce_str"] == "" || err != nil || s.wireNow().Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute:
 		return fail(401, "SIGN_ERROR", "nonce_str 缺失或 timestamp 过期")
 	case !s.cfg.Certificates && r.Header.Get("Wechatpay-Serial") != PublicKeyID:
 		return fail(400, "PARAM_ERROR", "Wechatpay-Serial 须为微信支付公钥ID")
@@ -125,7 +127,7 @@ func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
 		w.Header().Set("Content-Type", "application/json")
 	}
 	if fault != NoSignature {
-		now := s.now()
+		now := s.wireNow()
 		if fault == StaleTimestamp {
 			now = now.Add(-6 * time.Minute)
 		}
@@ -165,6 +167,7 @@ func (s *Sim) prepay(_ *http.Request, body []byte) reply {
 		MchID       string `json:"mchid"`
 		Description string `json:"description"`
 		OutTradeNo  string `json:"out_trade_no"`
+		TimeExpire  string `json:"time_expire"`
 		Attach      string `json:"attach"`
 		NotifyURL   string `json:"notify_url"`
 		Amount      struct {
@@ -190,12 +193,22 @@ func (s *Sim) prepay(_ *http.Request, body []byte) reply {
 	case req.Amount.Total < 1 || req.Amount.Currency != "CNY" && req.Amount.Currency != "":
 		return fail(400, "PARAM_ERROR", "amount 不合法")
 	}
+	var expires time.Time
+	if req.TimeExpire != "" {
+		t, err := time.Parse(time.RFC3339, req.TimeExpire)
+		if err != nil {
+			return fail(400, "PARAM_ERROR", "time_expire 须为 rfc3339 格式")
+		}
+		expires = t
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.users[req.Payer.OpenID] && !s.cfg.AnyPayer {
 		return fail(400, "PARAM_ERROR", "appid 和 openid 不匹配")
 	}
-	fields := req.Description + "\x00" + req.Attach + "\x00" + req.NotifyURL + "\x00" + strconv.FormatInt(req.Amount.Total, 10) + "\x00" + req.Payer.OpenID
+	// time_expire is part of the order: changing it on re-entry is refused.
+	fields := req.Description + "\x00" + req.Attach + "\x00" + req.NotifyURL + "\x00" + strconv.FormatInt(req.Amount.Total, 10) +
+		"\x00" + req.Payer.OpenID + "\x00" + req.TimeExpire
 	o, ok := s.orders[req.OutTradeNo]
 	switch {
 	case ok && o.fields != fields:
@@ -206,10 +219,29 @@ func (s *Sim) prepay(_ *http.Request, body []byte) reply {
 		return fail(403, "ORDERPAID", "订单已支付")
 	case !ok:
 		o = &order{fields: fields, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20),
-			openid: req.Payer.OpenID, total: req.Amount.Total, attach: req.Attach, state: "NOTPAY"}
+			openid: req.Payer.OpenID, total: req.Amount.Total, attach: req.Attach, state: "NOTPAY",
+			expires: payableUntil(s.now(), expires)}
 		s.orders[req.OutTradeNo] = o
 	}
 	return reply{200, map[string]string{"prepay_id": o.prepayID}}
+}
+
+// payableUntil is when an order created at created stops taking payment,
+// given its time_expire (zero when none was sent): seven days without one;
+// otherwise time_expire, moved to one minute after the order when earlier
+// and to 90 days after it when later, as WeChat does rather than refuse.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012791856
+func payableUntil(created, timeExpire time.Time) time.Time {
+	switch {
+	case timeExpire.IsZero():
+		return created.Add(7 * 24 * time.Hour)
+	case timeExpire.Before(created.Add(time.Minute)):
+		return created.Add(time.Minute)
+	case timeExpire.After(created.Add(90 * 24 * time.Hour)):
+		return created.Add(90 * 24 * time.Hour)
+	}
+	return timeExpire
 }
 
 // hasNull reports whether a decoded JSON value holds null anywhere.
@@ -264,6 +296,7 @@ func (s *Sim) query(r *http.Request, _ []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleRefunds()
 	o, ok := s.orders[r.PathValue("no")]
 	if !ok {
 		return fail(404, "ORDER_NOT_EXIST", "订单不存在")
@@ -305,6 +338,7 @@ func (s *Sim) refund(_ *http.Request, body []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleRefunds()
 	o, ok := s.orders[req.OutTradeNo]
 	switch {
 	case !ok:
@@ -323,22 +357,62 @@ func (s *Sim) refund(_ *http.Request, body []byte) reply {
 	if o.refunded+req.Amount.Refund > o.total {
 		return fail(403, "NOT_ENOUGH", "可退金额不足")
 	}
-	r := &refund{outTradeNo: req.OutTradeNo, refundID: "50" + randomHex(28), status: "PROCESSING", amount: req.Amount.Refund}
+	r := &refund{outTradeNo: req.OutTradeNo, refundID: "50" + randomHex(28), status: "PROCESSING", amount: req.Amount.Refund, accepted: s.now()}
 	s.refunds[req.OutRefundNo] = r
 	o.refunded += r.amount
 	return reply{200, s.refundView(req.OutRefundNo, r, o)}
 }
 
 func (s *Sim) refundView(no string, r *refund, o *order) map[string]any {
-	return map[string]any{
+	v := map[string]any{
 		"refund_id": r.refundID, "out_refund_no": no, "out_trade_no": r.outTradeNo, "transaction_id": o.transactionID,
+		"channel": "ORIGINAL", "user_received_account": userReceivedAccount, "create_time": r.accepted.In(trade.ChinaTime).Format(time.RFC3339),
 		"status": r.status, "amount": map[string]any{"refund": r.amount, "total": o.total, "currency": "CNY"},
+	}
+	if r.status == "SUCCESS" {
+		v["success_time"] = r.finished.In(trade.ChinaTime).Format(time.RFC3339)
+	}
+	return v
+}
+
+// userReceivedAccount is where the simulated refunds go.
+const userReceivedAccount = "支付用户零钱"
+
+// settleRefunds finishes the refunds whose Config.RefundDelay has passed,
+// with Config.RefundStatus, as WeChat Pay does on its own: nothing is
+// posted, only queries see it. Callers hold s.mu.
+func (s *Sim) settleRefunds() {
+	if s.cfg.RefundDelay <= 0 {
+		return
+	}
+	now := s.now()
+	for _, r := range s.refunds {
+		if r.status == "PROCESSING" && !now.Before(r.accepted.Add(s.cfg.RefundDelay)) {
+			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"))
+		}
 	}
 }
 
+// finishRefund moves a PROCESSING refund to its final status: SUCCESS makes
+// the order REFUND; CLOSED gives the amount back (the money never left);
+// ABNORMAL keeps it taken, since the merchant finishes that payout by hand.
+// Callers hold s.mu.
+func (s *Sim) finishRefund(r *refund, status string) {
+	o := s.orders[r.outTradeNo]
+	r.status, r.finished = status, s.now()
+	switch status {
+	case "SUCCESS":
+		o.state = "REFUND"
+	case "CLOSED":
+		o.refunded -= r.amount
+	}
+}
+
+// queryRefund plays https://pay.weixin.qq.com/doc/v3/merchant/4012791863
 func (s *Sim) queryRefund(r *http.Request, _ []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settleRefunds()
 	rf, ok := s.refunds[r.PathValue("no")]
 	if !ok {
 		return fail(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
@@ -356,8 +430,8 @@ func (s *Sim) certificates(_ *http.Request, _ []byte) reply {
 	for _, c := range s.certs {
 		res, _ := wxpayv3.Encrypt(s.cfg.APIv3Key, randomHex(12), "certificate", c.pem)
 		data = append(data, map[string]any{
-			"serial_no": c.serial, "effective_time": s.now().Add(-time.Hour).Format(time.RFC3339),
-			"expire_time": s.now().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
+			"serial_no": c.serial, "effective_time": s.wireNow().Add(-time.Hour).Format(time.RFC3339),
+			"expire_time": s.wireNow().Add(24 * time.Hour).Format(time.RFC3339), "encrypt_certificate": res,
 		})
 	}
 	return reply{200, map[string]any{"data": data}}

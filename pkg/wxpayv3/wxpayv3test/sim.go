@@ -3,6 +3,12 @@
 // merchant's public key, applies the field rules, signs every answer with
 // its own key (as a WeChat Pay public key or as a platform certificate),
 // keeps orders and refunds, encrypts notifications, and can misbehave.
+//
+// The simulator's business clock (orders' age and time_expire, refunds'
+// RefundDelay, payment and refund times) is Config.Now moved on by
+// [Sim.Advance]. Signature timestamps, and the window requests' timestamps
+// must fall in, follow Config.Now alone, so a client on real time still
+// verifies after a test has made days pass.
 package wxpayv3test
 
 import (
@@ -12,6 +18,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"sync"
@@ -32,7 +39,15 @@ type Config struct {
 	// AnyPayer accepts any payer openid, for local runs where openids come
 	// from real wx.login codes the simulator never issued.
 	AnyPayer bool
-	Now      func() time.Time
+	Now      func() time.Time // nil means time.Now; see also Sim.Advance
+	// RefundDelay is how long an accepted refund stays PROCESSING, on the
+	// business clock, before it finishes by itself with RefundStatus and no
+	// notification, as bank-card refunds finish days later. 0 leaves every
+	// refund PROCESSING until CompleteRefund.
+	RefundDelay time.Duration
+	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
+	// CLOSED or ABNORMAL.
+	RefundStatus string
 }
 
 // PublicKeyID is the id of the simulator's WeChat Pay public key.
@@ -69,12 +84,14 @@ type order struct {
 	state         string
 	transactionID string
 	paidAt        time.Time
-	refunded      int64
+	refunded      int64     // fen of refunds accepted and not closed
+	expires       time.Time // after it the order cannot be paid
 }
 
 type refund struct {
 	outTradeNo, refundID, status string
 	amount                       int64
+	accepted, finished           time.Time // accepted, and left PROCESSING
 }
 
 // Sim is the simulated API v3.
@@ -95,6 +112,7 @@ type Sim struct {
 	// lastRequestID is the Request-ID of the last answer.
 	lastRequestID string
 	closed        bool
+	offset        atomic.Int64 // what Advance added to the business clock, in nanoseconds
 }
 
 // signing is a private key and the serial its signatures name.
@@ -112,6 +130,11 @@ type platformCert struct {
 // New returns a simulator with a fresh signing key, and in certificate mode
 // a platform certificate with a key of its own.
 func New(cfg Config) (*Sim, error) {
+	switch cfg.RefundStatus {
+	case "", "SUCCESS", "CLOSED", "ABNORMAL":
+	default:
+		return nil, fmt.Errorf("wxpayv3test: RefundStatus %q is not SUCCESS, CLOSED or ABNORMAL", cfg.RefundStatus)
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -209,7 +232,15 @@ func (s *Sim) LastRequestID() string {
 	return s.lastRequestID
 }
 
-func (s *Sim) now() time.Time {
+// Advance moves the business clock on by d, as if d had passed: orders
+// pass their time_expire and refunds reach Config.RefundDelay at once.
+func (s *Sim) Advance(d time.Duration) { s.offset.Add(int64(d)) }
+
+// now is the business clock.
+func (s *Sim) now() time.Time { return s.wireNow().Add(time.Duration(s.offset.Load())) }
+
+// wireNow is the clock of signature timestamps, which Advance leaves alone.
+func (s *Sim) wireNow() time.Time {
 	if s.cfg.Now != nil {
 		return s.cfg.Now()
 	}

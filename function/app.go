@@ -77,6 +77,7 @@ func (a *app) setup() {
 				HTTP: a.outbound(cfg.apiBase, failover(cfg.apiBase, wxpay.DefaultBaseURL, wxpay.BackupBaseURL)),
 			}
 			a.wechat = payment.V2{Client: a.wx}
+			a.minCloseAge = wxpay.MinCloseAge
 		}
 		if cfg.appSecret != "" {
 			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, HTTP: a.outbound(cfg.loginAPIBase, "")}

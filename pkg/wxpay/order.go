@@ -101,3 +101,9 @@ func (c *Client) UnifiedOrder(ctx context.Context, r *UnifiedOrderRequest) (*Uni
 	}
 	return &UnifiedOrderResponse{PrepayID: answer["prepay_id"], TradeType: answer["trade_type"]}, nil
 }
+
+// MinCloseAge is how old an order must be before closeorder accepts it:
+// "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟".
+//
+// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
+const MinCloseAge = 5 * time.Minute

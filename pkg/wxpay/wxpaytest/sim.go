@@ -89,11 +89,8 @@ type Request struct {
 	Params wxpay.Params // v2 fields, or the login API's query without the secret
 }
 
-// MinCloseAge is how old an order must be before closeorder accepts it:
-// "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟".
-//
-// https://pay.weixin.qq.com/wiki/doc/api/wxa/wxa_api.php?chapter=9_3
-const MinCloseAge = 5 * time.Minute
+// MinCloseAge is how old an order must be before closeorder accepts it.
+const MinCloseAge = wxpay.MinCloseAge
 
 // Order is the simulator's record of a unified order.
 type Order struct {

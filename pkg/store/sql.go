@@ -173,7 +173,7 @@ func nullable(s string) any {
 }
 
 const orderColumns = `out_trade_no, openid, COALESCE(request_id, ''), total_fee, description, attach,
-	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at`
+	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no = ?`
 
@@ -181,14 +181,46 @@ type scanner interface{ Scan(...any) error }
 
 func scanOrder(row scanner) (trade.Order, error) {
 	var o trade.Order
-	var created, paid int64
+	var created, paid, expires, next int64
 	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
-		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid)
+		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Order{}, trade.ErrNotFound
 	}
-	o.CreatedAt, o.PaidAt = fromMicros(created), fromMicros(paid)
+	o.CreatedAt, o.PaidAt, o.ExpiresAt, o.NextQueryAt = fromMicros(created), fromMicros(paid), fromMicros(expires), fromMicros(next)
 	return o, err
+}
+
+// queryAll runs query, prepared once, and reads every row with scan; what
+// names the rows in errors.
+func queryAll[T any](ctx context.Context, s *sqlStore, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	st, err := s.prepared(ctx, query)
+	var rows *sql.Rows
+	if err == nil {
+		rows, err = st.QueryContext(ctx, args...)
+	}
+	out, err := scanAll(rows, err, scan)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanAll reads every row of a query with scan.
+func scanAll[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order, bool, error) {
@@ -197,11 +229,12 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order,
 	}
 	o.State = trade.NotPay
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
-		prepay_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		prepay_id, state, created_at, updated_at, expires_at, next_query_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, nullable(o.RequestID), o.TotalFee, o.Description, o.Attach,
-		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()))
+		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()), micros(o.ExpiresAt), micros(o.NextQueryAt))
 	if err == nil {
-		o.CreatedAt = fromMicros(micros(o.CreatedAt))
+		// As a read would return it.
+		o.CreatedAt, o.ExpiresAt, o.NextQueryAt = fromMicros(micros(o.CreatedAt)), fromMicros(micros(o.ExpiresAt)), fromMicros(micros(o.NextQueryAt))
 		return o, true, nil
 	}
 	if !s.duplicate(err) || o.RequestID == "" {
@@ -277,8 +310,9 @@ func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) 
 		o.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
-		prepay_id, state, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?)`,
-		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, trade.NotPay, micros(o.CreatedAt), micros(s.now()))
+		prepay_id, state, created_at, updated_at, expires_at, next_query_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
+		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, trade.NotPay, micros(o.CreatedAt), micros(s.now()),
+		micros(o.ExpiresAt), micros(o.NextQueryAt))
 	switch {
 	case err == nil:
 		return true, nil
@@ -347,29 +381,38 @@ func (s *sqlStore) RecordNotification(ctx context.Context, n trade.Notification)
 	return nil
 }
 
-const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at`
+const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at, next_query_at`
+
+const selectRefund = `SELECT ` + refundColumns + ` FROM refunds WHERE out_refund_no = ?`
+
+// selectRefunds lists an order's refunds, oldest first.
+const selectRefunds = `SELECT ` + refundColumns + ` FROM refunds WHERE out_trade_no = ? ORDER BY created_at, out_refund_no`
 
 func scanRefund(row scanner) (trade.Refund, error) {
 	var r trade.Refund
-	var created int64
-	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created)
+	var created, next int64
+	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Refund{}, trade.ErrNotFound
 	}
-	r.CreatedAt = fromMicros(created)
+	r.CreatedAt, r.NextQueryAt = fromMicros(created), fromMicros(next)
 	return r, err
 }
 
 func (s *sqlStore) Refund(ctx context.Context, outRefundNo string) (trade.Refund, error) {
-	r, err := scanRefund(s.queryRow(ctx, `SELECT `+refundColumns+` FROM refunds WHERE out_refund_no = ?`, outRefundNo))
+	r, err := scanRefund(s.queryRow(ctx, selectRefund, outRefundNo))
 	if err != nil && !errors.Is(err, trade.ErrNotFound) {
 		return trade.Refund{}, fmt.Errorf("store: reading refund: %w", err)
 	}
 	return r, err
 }
 
-const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+func (s *sqlStore) Refunds(ctx context.Context, outTradeNo string) ([]trade.Refund, error) {
+	return queryAll(ctx, s, "refunds", scanRefund, selectRefunds, outTradeNo)
+}
+
+const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at, next_query_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 const reserveRefund = `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ?
 	WHERE out_trade_no = ? AND refunded_fee + ? <= total_fee`
@@ -392,7 +435,7 @@ func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Ref
 		if orderErr != nil && !errors.Is(orderErr, trade.ErrNotFound) {
 			return fmt.Errorf("store: reading order: %w", orderErr)
 		}
-		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
+		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()), micros(r.NextQueryAt))
 		switch {
 		case err != nil:
 			return fmt.Errorf("store: inserting refund: %w", err)
@@ -422,7 +465,7 @@ func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Ref
 	if err != nil {
 		return trade.Refund{}, false, err
 	}
-	r.CreatedAt = fromMicros(micros(r.CreatedAt))
+	r.CreatedAt, r.NextQueryAt = fromMicros(micros(r.CreatedAt)), fromMicros(micros(r.NextQueryAt))
 	return r, true, nil
 }
 

@@ -181,6 +181,7 @@ func TestDueRefunds(t *testing.T) {
 // there are.
 func TestSweepQueriesUseIndexes(t *testing.T) {
 	s := mustOpen(t, "sqlite:"+t.TempDir()+"/wxpay.db").(*sqlStore)
+	pending := trade.DeliveryPending
 	queries := []struct {
 		query string
 		args  []any
@@ -188,6 +189,8 @@ func TestSweepQueriesUseIndexes(t *testing.T) {
 	}{
 		{selectDueOrders, []any{1, 1, 10}, "orders_due"},
 		{selectDueRefunds, []any{1, 1, 10}, "refunds_due"},
+		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due"},
+		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_"},
 	}
 	for _, q := range queries {
 		rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)
@@ -208,6 +211,10 @@ func TestSweepQueriesUseIndexes(t *testing.T) {
 		// SCAN is a full pass over a table or an index; SEARCH a range.
 		if strings.Contains(text, "SCAN") || !strings.Contains(text, "SEARCH") || !strings.Contains(text, "USING INDEX "+q.index) &&
 			!strings.Contains(text, "USING COVERING INDEX "+q.index) {
+			t.Errorf("%s\nplan:\n%s", q.query, text)
+		}
+		// The per-order rule looks up earlier pending events by index too.
+		if strings.Contains(q.query, "NOT EXISTS") && !strings.Contains(text, "SEARCH p USING COVERING INDEX events_order") {
 			t.Errorf("%s\nplan:\n%s", q.query, text)
 		}
 	}

@@ -64,11 +64,16 @@ func (r errRow) Scan(...any) error { return r.err }
 // txQueries are prepared when the store opens: inside a transaction a
 // statement must not need a second connection (SQLite has only one).
 func (s *sqlStore) txQueries() []string {
-	return []string{
-		selectStateFee + s.forUpdate, insertNotification, updateState,
-		selectOrder + s.forUpdate, insertRefund, reserveRefund,
-		selectRefundState + s.forUpdate, updateRefundState, releaseRefund,
+	qs := []string{
+		insertNotification, updateState, selectOrder, selectOrder + s.forUpdate,
+		insertRefund, reserveRefund, selectRefunds,
+		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
+		insertEvent,
 	}
+	if s.eventsLock != "" {
+		qs = append(qs, s.eventsLock)
+	}
+	return qs
 }
 
 // txStmt binds a statement prepared at open to tx, or prepares it on tx's
@@ -86,6 +91,14 @@ func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ..
 		return nil, err
 	}
 	return st.ExecContext(ctx, args...)
+}
+
+func (s *sqlStore) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (s *sqlStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) scanner {
@@ -280,29 +293,70 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 	return res.RowsAffected()
 }
 
-// Transition is a compare-and-swap on the state column: the update applies
-// only if the state is still the one read, so of concurrent callers exactly
-// one changes it; a loser re-reads and finds nothing left to do.
+// Transition locks the order's row and changes it in the transaction that
+// records the change's event: of concurrent identical calls, the first
+// changes it and the others find nothing left to do.
 func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
-	for {
-		cur, err := s.Order(ctx, outTradeNo)
+	var from trade.State
+	var changed bool
+	err := s.inTx(ctx, "state change", func(tx *sql.Tx) error {
+		o, err := s.lockOrder(ctx, tx, outTradeNo)
 		if err != nil {
-			return "", false, err
+			return err
 		}
-		if !cur.State.CanBecome(to) {
-			return cur.State, false, nil
-		}
-		res, err := s.exec(ctx, updateState,
-			to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), outTradeNo, cur.State)
-		if n, err := rowsAffected(res, err); err != nil {
-			return "", false, fmt.Errorf("store: updating state: %w", err)
-		} else if n == 1 {
-			return cur.State, true, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return "", false, err
-		}
+		from = o.State
+		changed, err = s.changeState(ctx, tx, o, to, transactionID, paidAt)
+		return err
+	})
+	if err != nil {
+		return "", false, err
 	}
+	return from, changed, nil
+}
+
+// lockOrder reads the order in tx and holds its row until tx ends (on
+// SQLite the transaction holds the whole file).
+func (s *sqlStore) lockOrder(ctx context.Context, tx *sql.Tx, outTradeNo string) (trade.Order, error) {
+	o, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder+s.forUpdate, outTradeNo))
+	if err != nil && !errors.Is(err, trade.ErrNotFound) {
+		return trade.Order{}, fmt.Errorf("store: reading order: %w", err)
+	}
+	return o, err
+}
+
+// changeState moves o, locked in tx, to state to if its state allows, and
+// records the change's event from the order as stored; it reports whether
+// it changed the order. The update is also conditional on the state read,
+// so that the lock is not all that keeps a change to once.
+func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o trade.Order, to trade.State, transactionID string, paidAt time.Time) (bool, error) {
+	if !o.State.CanBecome(to) {
+		return false, nil
+	}
+	now := s.now()
+	res, err := s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(now), o.OutTradeNo, o.State)
+	if n, err := rowsAffected(res, err); err != nil {
+		return false, fmt.Errorf("store: updating state: %w", err)
+	} else if n == 0 {
+		return false, nil
+	}
+	typ := trade.OrderEventType(to)
+	if typ == "" {
+		return true, nil
+	}
+	stored, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder, o.OutTradeNo))
+	if err != nil {
+		return false, fmt.Errorf("store: reading order: %w", err)
+	}
+	rows, err := s.txQuery(ctx, tx, selectRefunds, o.OutTradeNo)
+	refunds, err := scanAll(rows, err, scanRefund)
+	if err != nil {
+		return false, fmt.Errorf("store: reading refunds: %w", err)
+	}
+	e, err := trade.NewOrderEvent(typ, stored, refunds, now)
+	if err != nil {
+		return false, fmt.Errorf("store: building event: %w", err)
+	}
+	return true, s.insertEvent(ctx, tx, e)
 }
 
 func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {
@@ -331,10 +385,8 @@ const updateState = `UPDATE orders SET state = ?,
 	updated_at = ?
 	WHERE out_trade_no = ? AND state = ?`
 
-const selectStateFee = `SELECT state, total_fee FROM orders WHERE out_trade_no = ?`
-
-// ApplyNotification commits the record and the state change together, so a
-// payment notification costs one write.
+// ApplyNotification commits the record, the state change and its event
+// together, so a payment notification costs one write.
 func (s *sqlStore) ApplyNotification(ctx context.Context, n trade.Notification, totalFee int64, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
@@ -342,27 +394,19 @@ func (s *sqlStore) ApplyNotification(ctx context.Context, n trade.Notification, 
 	var from trade.State
 	var changed bool
 	err := s.inTx(ctx, "notification", func(tx *sql.Tx) error {
-		var fee int64
-		err := s.txQueryRow(ctx, tx, selectStateFee+s.forUpdate, n.OutTradeNo).Scan(&from, &fee)
+		o, err := s.lockOrder(ctx, tx, n.OutTradeNo)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return trade.ErrNotFound
 		case err != nil:
-			return fmt.Errorf("store: reading state: %w", err)
-		case fee != totalFee:
+			return err
+		case o.TotalFee != totalFee:
 			return trade.ErrAmountMismatch
 		}
+		from = o.State
 		if _, err := s.txExec(ctx, tx, insertNotification, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt)); err != nil {
 			return fmt.Errorf("store: recording notification: %w", err)
 		}
-		if changed = from.CanBecome(to); !changed {
-			return nil
-		}
-		_, err = s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), n.OutTradeNo, from)
-		if err != nil {
-			return fmt.Errorf("store: updating state: %w", err)
-		}
-		return nil
+		changed, err = s.changeState(ctx, tx, o, to, transactionID, paidAt)
+		return err
 	})
 	if err != nil {
 		return "", false, err
@@ -479,8 +523,6 @@ func (s *sqlStore) AcceptRefund(ctx context.Context, outRefundNo string) error {
 	return nil
 }
 
-const selectRefundState = `SELECT state, out_trade_no, refund_fee FROM refunds WHERE out_refund_no = ?`
-
 // updateRefundState also marks the refund accepted when WeChat Pay
 // reported on it, which it does only for refunds it accepted.
 const updateRefundState = `UPDATE refunds SET state = ?,
@@ -492,39 +534,53 @@ const updateRefundState = `UPDATE refunds SET state = ?,
 const releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
 
 // FinishRefund locks the refund's row, then changes its state only if it
-// is still the state read: of concurrent identical calls one changes it
-// and releases the amount, once.
+// is still the state read: of concurrent identical calls one changes it,
+// releases the amount and records the event, once.
 func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state trade.RefundState, refundID string) (trade.RefundState, bool, error) {
 	var from trade.RefundState
 	var changed bool
 	err := s.inTx(ctx, "refund update", func(tx *sql.Tx) error {
-		var outTradeNo string
-		var fee int64
-		err := s.txQueryRow(ctx, tx, selectRefundState+s.forUpdate, outRefundNo).Scan(&from, &outTradeNo, &fee)
+		r, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund+s.forUpdate, outRefundNo))
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return trade.ErrNotFound
+		case errors.Is(err, trade.ErrNotFound):
+			return err
 		case err != nil:
 			return fmt.Errorf("store: reading refund: %w", err)
-		case !from.CanBecome(state):
+		}
+		if from = r.State; !from.CanBecome(state) {
 			return nil
 		}
 		accepted := 0
 		if state != trade.RefundFailed {
 			accepted = 1
 		}
-		res, err := s.txExec(ctx, tx, updateRefundState, state, refundID, refundID, accepted, micros(s.now()), outRefundNo, from)
+		now := s.now()
+		res, err := s.txExec(ctx, tx, updateRefundState, state, refundID, refundID, accepted, micros(now), outRefundNo, from)
 		n, err := rowsAffected(res, err)
 		if err != nil {
 			return fmt.Errorf("store: updating refund: %w", err)
 		}
-		if changed = n == 1; !changed || !state.Releases() {
+		if changed = n == 1; !changed {
 			return nil
 		}
-		if _, err := s.txExec(ctx, tx, releaseRefund, fee, micros(s.now()), outTradeNo); err != nil {
-			return fmt.Errorf("store: releasing refund: %w", err)
+		if state.Releases() {
+			if _, err := s.txExec(ctx, tx, releaseRefund, r.RefundFee, micros(now), r.OutTradeNo); err != nil {
+				return fmt.Errorf("store: releasing refund: %w", err)
+			}
 		}
-		return nil
+		typ := trade.RefundEventType(state)
+		if typ == "" {
+			return nil
+		}
+		stored, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund, outRefundNo))
+		if err != nil {
+			return fmt.Errorf("store: reading refund: %w", err)
+		}
+		e, err := trade.NewRefundEvent(typ, stored, now)
+		if err != nil {
+			return fmt.Errorf("store: building event: %w", err)
+		}
+		return s.insertEvent(ctx, tx, e)
 	})
 	if err != nil {
 		return "", false, err

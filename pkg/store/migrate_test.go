@@ -2,12 +2,14 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
@@ -114,7 +116,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 			db.Close()
 
 			s := mustOpen(t, dsn)
-			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2}) {
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
 				t.Fatalf("schema versions %v", vs)
 			}
 			o, err := s.Order(ctx, "V1000001")
@@ -140,6 +142,74 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 }
 
+// version2 creates the schema of migrations 1 and 2, as a store of
+// version 2 left it.
+func version2(t *testing.T, dialect string, db *sql.DB) {
+	t.Helper()
+	ms, err := migrations(dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version1(t, dialect, db)
+	execAll(t, db, ms[1].statements...)
+	execAll(t, db, `INSERT INTO schema_version (version) VALUES (2)`)
+}
+
+// A database version 2 made keeps every row; the orders it left unpaid
+// get the 2 hours a prepay_id lived as their expiry, and the sweep finds
+// them, and only them, by index.
+func TestMigrateFromVersion2(t *testing.T) {
+	const hour = int64(time.Hour / time.Microsecond)
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			dsn, db := emptyDatabase(t, dialect)
+			version2(t, dialect, db)
+			for _, o := range []struct {
+				no, state string
+				created   int64
+			}{{"V2-paid", "SUCCESS", 1 * hour}, {"V2-notpay", "NOTPAY", 2 * hour}, {"V2-paying", "USERPAYING", 3 * hour}, {"V2-closed", "CLOSED", 4 * hour}} {
+				execAll(t, db, fmt.Sprintf(`INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
+					prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, updated_at)
+					VALUES ('%s', 'o1', NULL, 100, '会员', 'a', 'wx1', '%s', '', 0, %d, 0, %[3]d)`, o.no, o.state, o.created))
+			}
+			execAll(t, db, `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, created_at, updated_at, accepted)
+				VALUES ('V2-r1', 'V2-paid', 10, '', 'PROCESSING', '', 5, 6, 1), ('V2-r2', 'V2-paid', 20, '', 'SUCCESS', '5000', 7, 8, 1)`)
+			db.Close()
+
+			s := mustOpen(t, dsn)
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+				t.Fatalf("schema versions %v", vs)
+			}
+			for no, expires := range map[string]int64{"V2-paid": 0, "V2-notpay": 4 * hour, "V2-paying": 5 * hour, "V2-closed": 0} {
+				o, err := s.Order(ctx, no)
+				if err != nil || o.TotalFee != 100 || o.Attach != "a" || o.PrepayID != "wx1" || micros(o.ExpiresAt) != expires || !o.NextQueryAt.IsZero() {
+					t.Errorf("%s: %+v %v", no, o, err)
+				}
+			}
+			far := time.UnixMicro(100 * hour)
+			due, err := s.DueOrders(ctx, far, far, 10)
+			if got := outTradeNos(due); err != nil || !slices.Equal(got, []string{"V2-notpay", "V2-paying"}) {
+				t.Errorf("due orders %q %v", got, err)
+			}
+			refunds, err := s.Refunds(ctx, "V2-paid")
+			if err != nil || len(refunds) != 2 || refunds[0].OutRefundNo != "V2-r1" || refunds[1].RefundID != "5000" || !refunds[0].Accepted {
+				t.Errorf("refunds %+v %v", refunds, err)
+			}
+			dueRefunds, err := s.DueRefunds(ctx, far, far, 10)
+			if got := outRefundNos(dueRefunds); err != nil || !slices.Equal(got, []string{"V2-r1"}) {
+				t.Errorf("due refunds %q %v", got, err)
+			}
+			// The outbox works on a migrated database.
+			if _, changed, err := s.Transition(ctx, "V2-notpay", trade.Success, "42", time.Now()); !changed || err != nil {
+				t.Fatal(changed, err)
+			}
+			if events, err := s.Events(ctx, "", 10); err != nil || len(events) != 1 || events[0].OutTradeNo != "V2-notpay" {
+				t.Fatalf("%+v %v", events, err)
+			}
+		})
+	}
+}
+
 func TestMigrateAgainAndNewer(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -150,7 +220,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2}) {
+				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
 					t.Fatalf("schema versions %v", vs)
 				}
 				s.Close()
@@ -158,7 +228,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 			s, _ := Open(ctx, dsn, nil)
 			s.(*sqlStore).db.Exec(`INSERT INTO schema_version (version) VALUES (99)`)
 			s.Close()
-			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 2") {
+			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 3") {
 				t.Fatalf("newer schema: %v", err)
 			}
 		})
@@ -193,7 +263,7 @@ func TestConcurrentMySQLMigrations(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2}) {
+	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2, 3}) {
 		t.Fatalf("schema versions %v", vs)
 	}
 }

@@ -28,6 +28,10 @@ type dialect struct {
 	versionTable string           // creates schema_version
 	lock, unlock string           // take and give back the migration lock, if any
 	partialHint  string           // appended to a failed migration's error
+	// eventsLock, run before an event is inserted, makes the transactions
+	// that record events commit one at a time, in the order of their seq,
+	// where the database does not already (see 0003_events.sql).
+	eventsLock string
 	// commitStatement commits with a COMMIT statement run under the
 	// call's context instead of Tx.Commit, which has none (see commit).
 	commitStatement bool
@@ -49,6 +53,7 @@ var mysqlDialect = dialect{
 	lock:            `SELECT GET_LOCK('wxpay_migrate', 10)`,
 	unlock:          `DO RELEASE_LOCK('wxpay_migrate')`,
 	partialHint:     " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
+	eventsLock:      `SELECT id FROM events_lock WHERE id = 1 FOR UPDATE`,
 	commitStatement: true,
 }
 

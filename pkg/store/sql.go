@@ -64,11 +64,16 @@ func (r errRow) Scan(...any) error { return r.err }
 // txQueries are prepared when the store opens: inside a transaction a
 // statement must not need a second connection (SQLite has only one).
 func (s *sqlStore) txQueries() []string {
-	return []string{
-		selectStateFee + s.forUpdate, insertNotification, updateState,
-		selectOrder + s.forUpdate, insertRefund, reserveRefund,
-		selectRefundState + s.forUpdate, updateRefundState, releaseRefund,
+	qs := []string{
+		insertNotification, updateState, selectOrder, selectOrder + s.forUpdate,
+		insertRefund, reserveRefund, selectRefunds,
+		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
+		insertEvent,
 	}
+	if s.eventsLock != "" {
+		qs = append(qs, s.eventsLock)
+	}
+	return qs
 }
 
 // txStmt binds a statement prepared at open to tx, or prepares it on tx's
@@ -86,6 +91,14 @@ func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ..
 		return nil, err
 	}
 	return st.ExecContext(ctx, args...)
+}
+
+func (s *sqlStore) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 func (s *sqlStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) scanner {
@@ -173,7 +186,7 @@ func nullable(s string) any {
 }
 
 const orderColumns = `out_trade_no, openid, COALESCE(request_id, ''), total_fee, description, attach,
-	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at`
+	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no = ?`
 
@@ -181,14 +194,46 @@ type scanner interface{ Scan(...any) error }
 
 func scanOrder(row scanner) (trade.Order, error) {
 	var o trade.Order
-	var created, paid int64
+	var created, paid, expires, next int64
 	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
-		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid)
+		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Order{}, trade.ErrNotFound
 	}
-	o.CreatedAt, o.PaidAt = fromMicros(created), fromMicros(paid)
+	o.CreatedAt, o.PaidAt, o.ExpiresAt, o.NextQueryAt = fromMicros(created), fromMicros(paid), fromMicros(expires), fromMicros(next)
 	return o, err
+}
+
+// queryAll runs query, prepared once, and reads every row with scan; what
+// names the rows in errors.
+func queryAll[T any](ctx context.Context, s *sqlStore, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	st, err := s.prepared(ctx, query)
+	var rows *sql.Rows
+	if err == nil {
+		rows, err = st.QueryContext(ctx, args...)
+	}
+	out, err := scanAll(rows, err, scan)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanAll reads every row of a query with scan.
+func scanAll[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order, bool, error) {
@@ -197,11 +242,12 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order,
 	}
 	o.State = trade.NotPay
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
-		prepay_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		prepay_id, state, created_at, updated_at, expires_at, next_query_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, nullable(o.RequestID), o.TotalFee, o.Description, o.Attach,
-		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()))
+		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()), micros(o.ExpiresAt), micros(o.NextQueryAt))
 	if err == nil {
-		o.CreatedAt = fromMicros(micros(o.CreatedAt))
+		// As a read would return it.
+		o.CreatedAt, o.ExpiresAt, o.NextQueryAt = fromMicros(micros(o.CreatedAt)), fromMicros(micros(o.ExpiresAt)), fromMicros(micros(o.NextQueryAt))
 		return o, true, nil
 	}
 	if !s.duplicate(err) || o.RequestID == "" {
@@ -247,29 +293,70 @@ func rowsAffected(res sql.Result, err error) (int64, error) {
 	return res.RowsAffected()
 }
 
-// Transition is a compare-and-swap on the state column: the update applies
-// only if the state is still the one read, so of concurrent callers exactly
-// one changes it; a loser re-reads and finds nothing left to do.
+// Transition locks the order's row and changes it in the transaction that
+// records the change's event: of concurrent identical calls, the first
+// changes it and the others find nothing left to do.
 func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
-	for {
-		cur, err := s.Order(ctx, outTradeNo)
+	var from trade.State
+	var changed bool
+	err := s.inTx(ctx, "state change", func(tx *sql.Tx) error {
+		o, err := s.lockOrder(ctx, tx, outTradeNo)
 		if err != nil {
-			return "", false, err
+			return err
 		}
-		if !cur.State.CanBecome(to) {
-			return cur.State, false, nil
-		}
-		res, err := s.exec(ctx, updateState,
-			to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), outTradeNo, cur.State)
-		if n, err := rowsAffected(res, err); err != nil {
-			return "", false, fmt.Errorf("store: updating state: %w", err)
-		} else if n == 1 {
-			return cur.State, true, nil
-		}
-		if err := ctx.Err(); err != nil {
-			return "", false, err
-		}
+		from = o.State
+		changed, err = s.changeState(ctx, tx, o, to, transactionID, paidAt)
+		return err
+	})
+	if err != nil {
+		return "", false, err
 	}
+	return from, changed, nil
+}
+
+// lockOrder reads the order in tx and holds its row until tx ends (on
+// SQLite the transaction holds the whole file).
+func (s *sqlStore) lockOrder(ctx context.Context, tx *sql.Tx, outTradeNo string) (trade.Order, error) {
+	o, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder+s.forUpdate, outTradeNo))
+	if err != nil && !errors.Is(err, trade.ErrNotFound) {
+		return trade.Order{}, fmt.Errorf("store: reading order: %w", err)
+	}
+	return o, err
+}
+
+// changeState moves o, locked in tx, to state to if its state allows, and
+// records the change's event from the order as stored; it reports whether
+// it changed the order. The update is also conditional on the state read,
+// so that the lock is not all that keeps a change to once.
+func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o trade.Order, to trade.State, transactionID string, paidAt time.Time) (bool, error) {
+	if !o.State.CanBecome(to) {
+		return false, nil
+	}
+	now := s.now()
+	res, err := s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(now), o.OutTradeNo, o.State)
+	if n, err := rowsAffected(res, err); err != nil {
+		return false, fmt.Errorf("store: updating state: %w", err)
+	} else if n == 0 {
+		return false, nil
+	}
+	typ := trade.OrderEventType(to)
+	if typ == "" {
+		return true, nil
+	}
+	stored, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder, o.OutTradeNo))
+	if err != nil {
+		return false, fmt.Errorf("store: reading order: %w", err)
+	}
+	rows, err := s.txQuery(ctx, tx, selectRefunds, o.OutTradeNo)
+	refunds, err := scanAll(rows, err, scanRefund)
+	if err != nil {
+		return false, fmt.Errorf("store: reading refunds: %w", err)
+	}
+	e, err := trade.NewOrderEvent(typ, stored, refunds, now)
+	if err != nil {
+		return false, fmt.Errorf("store: building event: %w", err)
+	}
+	return true, s.insertEvent(ctx, tx, e)
 }
 
 func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {
@@ -277,8 +364,9 @@ func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) 
 		o.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
-		prepay_id, state, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?)`,
-		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, trade.NotPay, micros(o.CreatedAt), micros(s.now()))
+		prepay_id, state, created_at, updated_at, expires_at, next_query_at) VALUES (?, ?, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?)`,
+		o.OutTradeNo, o.OpenID, o.TotalFee, o.Description, o.Attach, trade.NotPay, micros(o.CreatedAt), micros(s.now()),
+		micros(o.ExpiresAt), micros(o.NextQueryAt))
 	switch {
 	case err == nil:
 		return true, nil
@@ -297,10 +385,8 @@ const updateState = `UPDATE orders SET state = ?,
 	updated_at = ?
 	WHERE out_trade_no = ? AND state = ?`
 
-const selectStateFee = `SELECT state, total_fee FROM orders WHERE out_trade_no = ?`
-
-// ApplyNotification commits the record and the state change together, so a
-// payment notification costs one write.
+// ApplyNotification commits the record, the state change and its event
+// together, so a payment notification costs one write.
 func (s *sqlStore) ApplyNotification(ctx context.Context, n trade.Notification, totalFee int64, to trade.State, transactionID string, paidAt time.Time) (trade.State, bool, error) {
 	if n.ReceivedAt.IsZero() {
 		n.ReceivedAt = s.now()
@@ -308,27 +394,19 @@ func (s *sqlStore) ApplyNotification(ctx context.Context, n trade.Notification, 
 	var from trade.State
 	var changed bool
 	err := s.inTx(ctx, "notification", func(tx *sql.Tx) error {
-		var fee int64
-		err := s.txQueryRow(ctx, tx, selectStateFee+s.forUpdate, n.OutTradeNo).Scan(&from, &fee)
+		o, err := s.lockOrder(ctx, tx, n.OutTradeNo)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return trade.ErrNotFound
 		case err != nil:
-			return fmt.Errorf("store: reading state: %w", err)
-		case fee != totalFee:
+			return err
+		case o.TotalFee != totalFee:
 			return trade.ErrAmountMismatch
 		}
+		from = o.State
 		if _, err := s.txExec(ctx, tx, insertNotification, n.Kind, n.OutTradeNo, n.OutRefundNo, n.Fields, micros(n.ReceivedAt)); err != nil {
 			return fmt.Errorf("store: recording notification: %w", err)
 		}
-		if changed = from.CanBecome(to); !changed {
-			return nil
-		}
-		_, err = s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(s.now()), n.OutTradeNo, from)
-		if err != nil {
-			return fmt.Errorf("store: updating state: %w", err)
-		}
-		return nil
+		changed, err = s.changeState(ctx, tx, o, to, transactionID, paidAt)
+		return err
 	})
 	if err != nil {
 		return "", false, err
@@ -347,29 +425,38 @@ func (s *sqlStore) RecordNotification(ctx context.Context, n trade.Notification)
 	return nil
 }
 
-const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at`
+const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at, next_query_at`
+
+const selectRefund = `SELECT ` + refundColumns + ` FROM refunds WHERE out_refund_no = ?`
+
+// selectRefunds lists an order's refunds, oldest first.
+const selectRefunds = `SELECT ` + refundColumns + ` FROM refunds WHERE out_trade_no = ? ORDER BY created_at, out_refund_no`
 
 func scanRefund(row scanner) (trade.Refund, error) {
 	var r trade.Refund
-	var created int64
-	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created)
+	var created, next int64
+	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created, &next)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Refund{}, trade.ErrNotFound
 	}
-	r.CreatedAt = fromMicros(created)
+	r.CreatedAt, r.NextQueryAt = fromMicros(created), fromMicros(next)
 	return r, err
 }
 
 func (s *sqlStore) Refund(ctx context.Context, outRefundNo string) (trade.Refund, error) {
-	r, err := scanRefund(s.queryRow(ctx, `SELECT `+refundColumns+` FROM refunds WHERE out_refund_no = ?`, outRefundNo))
+	r, err := scanRefund(s.queryRow(ctx, selectRefund, outRefundNo))
 	if err != nil && !errors.Is(err, trade.ErrNotFound) {
 		return trade.Refund{}, fmt.Errorf("store: reading refund: %w", err)
 	}
 	return r, err
 }
 
-const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?)`
+func (s *sqlStore) Refunds(ctx context.Context, outTradeNo string) ([]trade.Refund, error) {
+	return queryAll(ctx, s, "refunds", scanRefund, selectRefunds, outTradeNo)
+}
+
+const insertRefund = `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, created_at, updated_at, next_query_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 const reserveRefund = `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ?
 	WHERE out_trade_no = ? AND refunded_fee + ? <= total_fee`
@@ -392,7 +479,7 @@ func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Ref
 		if orderErr != nil && !errors.Is(orderErr, trade.ErrNotFound) {
 			return fmt.Errorf("store: reading order: %w", orderErr)
 		}
-		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()))
+		_, err := s.txExec(ctx, tx, insertRefund, r.OutRefundNo, r.OutTradeNo, r.RefundFee, r.Reason, r.State, micros(r.CreatedAt), micros(s.now()), micros(r.NextQueryAt))
 		switch {
 		case err != nil:
 			return fmt.Errorf("store: inserting refund: %w", err)
@@ -422,7 +509,7 @@ func (s *sqlStore) ReserveRefund(ctx context.Context, r trade.Refund) (trade.Ref
 	if err != nil {
 		return trade.Refund{}, false, err
 	}
-	r.CreatedAt = fromMicros(micros(r.CreatedAt))
+	r.CreatedAt, r.NextQueryAt = fromMicros(micros(r.CreatedAt)), fromMicros(micros(r.NextQueryAt))
 	return r, true, nil
 }
 
@@ -436,8 +523,6 @@ func (s *sqlStore) AcceptRefund(ctx context.Context, outRefundNo string) error {
 	return nil
 }
 
-const selectRefundState = `SELECT state, out_trade_no, refund_fee FROM refunds WHERE out_refund_no = ?`
-
 // updateRefundState also marks the refund accepted when WeChat Pay
 // reported on it, which it does only for refunds it accepted.
 const updateRefundState = `UPDATE refunds SET state = ?,
@@ -449,39 +534,53 @@ const updateRefundState = `UPDATE refunds SET state = ?,
 const releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
 
 // FinishRefund locks the refund's row, then changes its state only if it
-// is still the state read: of concurrent identical calls one changes it
-// and releases the amount, once.
+// is still the state read: of concurrent identical calls one changes it,
+// releases the amount and records the event, once.
 func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state trade.RefundState, refundID string) (trade.RefundState, bool, error) {
 	var from trade.RefundState
 	var changed bool
 	err := s.inTx(ctx, "refund update", func(tx *sql.Tx) error {
-		var outTradeNo string
-		var fee int64
-		err := s.txQueryRow(ctx, tx, selectRefundState+s.forUpdate, outRefundNo).Scan(&from, &outTradeNo, &fee)
+		r, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund+s.forUpdate, outRefundNo))
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return trade.ErrNotFound
+		case errors.Is(err, trade.ErrNotFound):
+			return err
 		case err != nil:
 			return fmt.Errorf("store: reading refund: %w", err)
-		case !from.CanBecome(state):
+		}
+		if from = r.State; !from.CanBecome(state) {
 			return nil
 		}
 		accepted := 0
 		if state != trade.RefundFailed {
 			accepted = 1
 		}
-		res, err := s.txExec(ctx, tx, updateRefundState, state, refundID, refundID, accepted, micros(s.now()), outRefundNo, from)
+		now := s.now()
+		res, err := s.txExec(ctx, tx, updateRefundState, state, refundID, refundID, accepted, micros(now), outRefundNo, from)
 		n, err := rowsAffected(res, err)
 		if err != nil {
 			return fmt.Errorf("store: updating refund: %w", err)
 		}
-		if changed = n == 1; !changed || !state.Releases() {
+		if changed = n == 1; !changed {
 			return nil
 		}
-		if _, err := s.txExec(ctx, tx, releaseRefund, fee, micros(s.now()), outTradeNo); err != nil {
-			return fmt.Errorf("store: releasing refund: %w", err)
+		if state.Releases() {
+			if _, err := s.txExec(ctx, tx, releaseRefund, r.RefundFee, micros(now), r.OutTradeNo); err != nil {
+				return fmt.Errorf("store: releasing refund: %w", err)
+			}
 		}
-		return nil
+		typ := trade.RefundEventType(state)
+		if typ == "" {
+			return nil
+		}
+		stored, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund, outRefundNo))
+		if err != nil {
+			return fmt.Errorf("store: reading refund: %w", err)
+		}
+		e, err := trade.NewRefundEvent(typ, stored, now)
+		if err != nil {
+			return fmt.Errorf("store: building event: %w", err)
+		}
+		return s.insertEvent(ctx, tx, e)
 	})
 	if err != nil {
 		return "", false, err

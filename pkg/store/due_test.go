@@ -1,0 +1,221 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
+
+// keys returns key of each of xs, in order.
+func keys[T any](xs []T, key func(T) string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, key(x))
+	}
+	return out
+}
+
+func outTradeNos(orders []trade.Order) []string {
+	return keys(orders, func(o trade.Order) string { return o.OutTradeNo })
+}
+
+func outRefundNos(refunds []trade.Refund) []string {
+	return keys(refunds, func(r trade.Refund) string { return r.OutRefundNo })
+}
+
+func TestOrderTimesRoundTrip(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		now := time.Now()
+		o := newOrder("OT000001", "o1", "", 180)
+		o.ExpiresAt, o.NextQueryAt = now.Add(2*time.Hour), now.Add(time.Minute)
+		created := mustCreate(t, s, o)
+		if got, _ := s.Order(ctx, "OT000001"); got != created || !got.ExpiresAt.Equal(o.ExpiresAt.Truncate(time.Microsecond)) ||
+			!got.NextQueryAt.Equal(o.NextQueryAt.Truncate(time.Microsecond)) {
+			t.Fatalf("got %+v\nwant %+v", got, created)
+		}
+		adopted := trade.Order{OutTradeNo: "OT000002", OpenID: "o1", TotalFee: 5, NextQueryAt: now}
+		if ok, err := s.AdoptOrder(ctx, adopted); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if got, _ := s.Order(ctx, "OT000002"); !got.ExpiresAt.IsZero() || !got.NextQueryAt.Equal(now.Truncate(time.Microsecond)) {
+			t.Fatalf("%+v", got)
+		}
+		next := now.Add(time.Hour)
+		if err := s.SetOrderNextQuery(ctx, "OT000002", next); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Order(ctx, "OT000002"); !got.NextQueryAt.Equal(next.Truncate(time.Microsecond)) {
+			t.Fatalf("%+v", got)
+		}
+		if err := s.SetOrderNextQuery(ctx, "OT404", next); !errors.Is(err, trade.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if err := s.SetRefundNextQuery(ctx, "OT404", next); !errors.Is(err, trade.ErrNotFound) {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The sweep gets the unpaid orders whose next query or expiry has come,
+// the longest due first, never a final one nor one younger than min_age.
+func TestDueOrders(t *testing.T) {
+	now := time.Now()
+	orders := []struct {
+		no               string
+		age, next, expry time.Duration // from now; 0 for none
+		to               trade.State   // "" stays NOTPAY
+	}{
+		{"DUE-new", 2 * time.Minute, 0, 2 * time.Hour, ""},                              // never queried: due since created
+		{"DUE-young", 10 * time.Second, 0, 2 * time.Hour, ""},                           // younger than min_age
+		{"DUE-later", 10 * time.Minute, 5 * time.Minute, time.Hour, ""},                 // not yet
+		{"DUE-expired", 3 * time.Hour, 30 * time.Minute, -time.Hour, ""},                // by its expiry
+		{"DUE-queried", 30 * time.Minute, -time.Minute, time.Hour, ""},                  // by its next query
+		{"DUE-paying", 30 * time.Minute, -5 * time.Minute, time.Hour, trade.UserPaying}, // still open
+		{"DUE-paid", 3 * time.Hour, -time.Hour, -time.Hour, trade.Success},
+		{"DUE-closed", 3 * time.Hour, -time.Hour, -time.Hour, trade.Closed},
+		{"DUE-adopted", 3 * time.Hour, -2 * time.Hour, 0, trade.Refunded},
+	}
+	tests := []struct {
+		name          string
+		createdBefore time.Time
+		limit         int
+		want          []string
+	}{
+		{"min_age 60s", now.Add(-time.Minute), 10, []string{"DUE-expired", "DUE-paying", "DUE-new", "DUE-queried"}},
+		{"limit", now.Add(-time.Minute), 2, []string{"DUE-expired", "DUE-paying"}},
+		{"min_age 0", now, 10, []string{"DUE-expired", "DUE-paying", "DUE-new", "DUE-queried", "DUE-young"}},
+	}
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		at := func(d time.Duration) time.Time {
+			if d == 0 {
+				return time.Time{}
+			}
+			return now.Add(d)
+		}
+		for _, o := range orders {
+			order := newOrder(o.no, "o1", "", 180)
+			order.CreatedAt, order.NextQueryAt, order.ExpiresAt = now.Add(-o.age), at(o.next), at(o.expry)
+			mustCreate(t, s, order)
+			if o.to == trade.Refunded {
+				mustPay(t, s, o.no)
+			}
+			if o.to != "" {
+				s.Transition(ctx, o.no, o.to, "", time.Time{})
+			}
+		}
+		for _, tt := range tests {
+			got, err := s.DueOrders(ctx, now, tt.createdBefore, tt.limit)
+			if err != nil || !slices.Equal(outTradeNos(got), tt.want) {
+				t.Errorf("%s: %q %v, want %q", tt.name, outTradeNos(got), err, tt.want)
+			}
+		}
+		// Queried now, next in an hour: no longer due, unless expired.
+		for _, no := range []string{"DUE-queried", "DUE-expired"} {
+			if err := s.SetOrderNextQuery(ctx, no, now.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ := s.DueOrders(ctx, now, now, 10)
+		if want := []string{"DUE-expired", "DUE-paying", "DUE-new", "DUE-young"}; !slices.Equal(outTradeNos(got), want) {
+			t.Fatalf("after the queries: %q, want %q", outTradeNos(got), want)
+		}
+	})
+}
+
+// The sweep gets the PROCESSING and ABNORMAL refunds whose next query has
+// come, the longest due first, never a final one.
+func TestDueRefunds(t *testing.T) {
+	now := time.Now()
+	refunds := []struct {
+		no        string
+		age, next time.Duration
+		to        trade.RefundState // "" stays PROCESSING
+	}{
+		{"DR-new", 5 * time.Minute, 0, ""},
+		{"DR-young", 10 * time.Second, 0, ""},
+		{"DR-later", time.Hour, time.Minute, ""},
+		{"DR-queried", time.Hour, -time.Minute, ""},
+		{"DR-abnormal", 2 * time.Hour, -time.Hour, trade.RefundAbnormal},
+		{"DR-success", 2 * time.Hour, -time.Hour, trade.RefundSuccess},
+		{"DR-closed", 2 * time.Hour, -time.Hour, trade.RefundClosed},
+		{"DR-failed", 2 * time.Hour, -time.Hour, trade.RefundFailed},
+	}
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		mustCreate(t, s, newOrder("DR000001", "o1", "", 1000))
+		mustPay(t, s, "DR000001")
+		for _, r := range refunds {
+			refund := trade.Refund{OutRefundNo: r.no, OutTradeNo: "DR000001", RefundFee: 10, CreatedAt: now.Add(-r.age)}
+			if r.next != 0 {
+				refund.NextQueryAt = now.Add(r.next)
+			}
+			if _, _, err := s.ReserveRefund(ctx, refund); err != nil {
+				t.Fatal(err)
+			}
+			if r.to != "" {
+				s.FinishRefund(ctx, r.no, r.to, "5000")
+			}
+		}
+		got, err := s.DueRefunds(ctx, now, now.Add(-time.Minute), 10)
+		if want := []string{"DR-abnormal", "DR-new", "DR-queried"}; err != nil || !slices.Equal(outRefundNos(got), want) {
+			t.Fatalf("%q %v, want %q", outRefundNos(got), err, want)
+		}
+		if err := s.SetRefundNextQuery(ctx, "DR-abnormal", now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.DueRefunds(ctx, now, now, 2)
+		if want := []string{"DR-new", "DR-queried"}; !slices.Equal(outRefundNos(got), want) {
+			t.Fatalf("%q, want %q", outRefundNos(got), want)
+		}
+		if r, _ := s.Refund(ctx, "DR-abnormal"); !r.NextQueryAt.Equal(now.Add(time.Hour).Truncate(time.Microsecond)) {
+			t.Fatalf("%+v", r)
+		}
+	})
+}
+
+// The sweep's queries read by index on SQLite, never a scan of the table:
+// with nothing due they cost next to nothing however many final orders
+// there are.
+func TestSweepQueriesUseIndexes(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+t.TempDir()+"/wxpay.db").(*sqlStore)
+	pending := trade.DeliveryPending
+	queries := []struct {
+		query string
+		args  []any
+		index string
+	}{
+		{selectDueOrders, []any{1, 1, 10}, "orders_due"},
+		{selectDueRefunds, []any{1, 1, 10}, "refunds_due"},
+		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due"},
+		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_"},
+	}
+	for _, q := range queries {
+		rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		// SCAN is a full pass over a table or an index; SEARCH a range.
+		if strings.Contains(text, "SCAN") || !strings.Contains(text, "SEARCH") || !strings.Contains(text, "USING INDEX "+q.index) &&
+			!strings.Contains(text, "USING COVERING INDEX "+q.index) {
+			t.Errorf("%s\nplan:\n%s", q.query, text)
+		}
+		// The per-order rule looks up earlier pending events by index too.
+		if strings.Contains(q.query, "NOT EXISTS") && !strings.Contains(text, "SEARCH p USING COVERING INDEX events_order") {
+			t.Errorf("%s\nplan:\n%s", q.query, text)
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
+
+const eventColumns = `seq, id, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at`
+
+const insertEvent = `INSERT INTO events (id, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const selectEvent = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
+
+// maxLastError bounds a delivery's error as stored: it is for people, and
+// a receiver's long answer must not make recording the outcome fail.
+const maxLastError = 1000
+
+func scanEvent(row scanner) (trade.Event, error) {
+	var e trade.Event
+	var data string
+	var created, next, delivered int64
+	err := row.Scan(&e.Seq, &e.ID, &e.Type, &e.OutTradeNo, &data, &created, &e.Delivery.State,
+		&e.Delivery.Attempts, &e.Delivery.LastError, &next, &delivered)
+	if errors.Is(err, sql.ErrNoRows) {
+		return trade.Event{}, trade.ErrNotFound
+	}
+	e.Data = []byte(data)
+	e.CreatedAt, e.Delivery.NextAttemptAt, e.Delivery.DeliveredAt = fromMicros(created), fromMicros(next), fromMicros(delivered)
+	return e, err
+}
+
+// insertEvent records e in tx, the transaction of the change it tells of.
+func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) error {
+	if s.eventsLock != "" {
+		var id int
+		if err := s.txQueryRow(ctx, tx, s.eventsLock).Scan(&id); err != nil {
+			return fmt.Errorf("store: waiting for the events lock: %w", err)
+		}
+	}
+	d := e.Delivery
+	_, err := s.txExec(ctx, tx, insertEvent, e.ID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
+		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt))
+	if err != nil {
+		return fmt.Errorf("store: recording event: %w", err)
+	}
+	return nil
+}
+
+func lastError(s string) string {
+	return strings.ToValidUTF8(s[:min(len(s), maxLastError)], "")
+}
+
+// AddEvent records e; a missing id, time or delivery state is filled in as
+// trade's constructors would.
+func (s *sqlStore) AddEvent(ctx context.Context, e trade.Event) error {
+	if e.ID == "" {
+		id, err := trade.NewEventID()
+		if err != nil {
+			return fmt.Errorf("store: event id: %w", err)
+		}
+		e.ID = id
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
+	if e.Delivery.State == "" {
+		e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}
+	}
+	return s.inTx(ctx, "event", func(tx *sql.Tx) error { return s.insertEvent(ctx, tx, e) })
+}
+
+func (s *sqlStore) Events(ctx context.Context, afterID string, limit int) ([]trade.Event, error) {
+	var after int64
+	if afterID != "" {
+		e, err := s.Event(ctx, afterID)
+		if err != nil {
+			return nil, err
+		}
+		after = e.Seq
+	}
+	return queryAll(ctx, s, "events", scanEvent, `SELECT `+eventColumns+` FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+}
+
+func (s *sqlStore) Event(ctx context.Context, id string) (trade.Event, error) {
+	e, err := scanEvent(s.queryRow(ctx, selectEvent, id))
+	if err != nil && !errors.Is(err, trade.ErrNotFound) {
+		return trade.Event{}, fmt.Errorf("store: reading event: %w", err)
+	}
+	return e, err
+}
+
+// dueEvents finds, by events_due, the pending events whose attempt is due
+// and whose lease has run out, less those of an order with an earlier
+// pending event (found by events_order); orderFilter narrows it to one
+// order.
+func dueEvents(orderFilter string) string {
+	return `SELECT ` + eventColumns + ` FROM events e
+	WHERE e.state = ? AND e.next_attempt_at <= ? AND e.lease_until <= ?` + orderFilter + `
+	AND (e.out_trade_no = '' OR NOT EXISTS (SELECT 1 FROM events p
+		WHERE p.out_trade_no = e.out_trade_no AND p.state = ? AND p.seq < e.seq))
+	ORDER BY e.seq LIMIT ?`
+}
+
+var (
+	selectDueEvents        = dueEvents("")
+	selectDueEventsOfOrder = dueEvents(" AND e.out_trade_no = ?")
+)
+
+// claimEvent leases a due event unless another claim took it first.
+const claimEvent = `UPDATE events SET lease_until = ?
+	WHERE seq = ? AND state = ? AND next_attempt_at <= ? AND lease_until <= ?`
+
+// ClaimEvents reads the candidates, then leases each with an update
+// conditional on its still being due and unleased: of overlapping claims,
+// one update matches. An order's earlier pending event cannot appear
+// after the read, since events commit in the order of seq.
+func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]trade.Event, error) {
+	pending, at := trade.DeliveryPending, micros(now)
+	query, args := selectDueEvents, []any{pending, at, at, pending, limit}
+	if outTradeNo != "" {
+		query, args = selectDueEventsOfOrder, []any{pending, at, at, outTradeNo, pending, limit}
+	}
+	due, err := queryAll(ctx, s, "due events", scanEvent, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	claimed := due[:0]
+	for _, e := range due {
+		res, err := s.exec(ctx, claimEvent, micros(now.Add(lease)), e.Seq, pending, at, at)
+		if n, err := rowsAffected(res, err); err != nil {
+			return nil, fmt.Errorf("store: claiming event: %w", err)
+		} else if n == 1 {
+			claimed = append(claimed, e)
+		}
+	}
+	return claimed, nil
+}
+
+func (s *sqlStore) ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error) {
+	res, err := s.exec(ctx, `UPDATE events SET lease_until = ? WHERE id = ? AND lease_until <= ?`, micros(now.Add(lease)), id, micros(now))
+	n, err := rowsAffected(res, err)
+	if err != nil {
+		return trade.Event{}, false, fmt.Errorf("store: claiming event: %w", err)
+	}
+	e, err := s.Event(ctx, id)
+	if err != nil {
+		return trade.Event{}, false, err
+	}
+	return e, n == 1, nil
+}
+
+func (s *sqlStore) SetDelivery(ctx context.Context, id string, d trade.Delivery) error {
+	switch d.State {
+	case trade.DeliveryPending, trade.DeliveryDelivered, trade.DeliveryFailed:
+	default:
+		return fmt.Errorf("store: unknown delivery state %q", d.State)
+	}
+	res, err := s.exec(ctx, `UPDATE events SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, delivered_at = ?,
+		lease_until = 0 WHERE id = ?`,
+		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt), id)
+	if n, err := rowsAffected(res, err); err != nil {
+		return fmt.Errorf("store: recording delivery: %w", err)
+	} else if n == 0 {
+		return trade.ErrNotFound
+	}
+	return nil
+}

@@ -64,42 +64,75 @@ type binaryFixture struct {
 	sim *wxpaytest.Sim
 	fn  *scflocal.Process
 	log *syncBuffer
+	env []string // the binary's environment, for a restart
 }
 
 func startBinary(t *testing.T, edit func(map[string]string)) *binaryFixture {
 	t.Helper()
-	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret})
-	return startBinaryWith(t, sim, sim, edit)
+	return startBinaryWith(t, nil, edit)
 }
 
-// startBinaryWith runs the binary against api for the merchant API, with
-// sim answering the login API.
-func startBinaryWith(t *testing.T, sim *wxpaytest.Sim, api http.Handler, edit func(map[string]string)) *binaryFixture {
+// startBinaryWith runs the binary against a v2 simulator (the login API,
+// and the merchant API unless api is given) served over TLS, with the
+// merchant's client certificate configured for refunds.
+func startBinaryWith(t *testing.T, api http.Handler, edit func(map[string]string)) *binaryFixture {
 	t.Helper()
 	bin := builtBinary(t)
-	mux := http.NewServeMux()
-	mux.Handle("/sns/", sim)
-	mux.Handle("/", api)
-	srv := httptest.NewServer(mux)
-	env := testEnv()
-	env["WXPAY_API_BASE"], env["WXPAY_LOGIN_API_BASE"] = srv.URL, srv.URL
-	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(t.TempDir(), "wxpay.db")
-	if edit != nil {
-		edit(env)
-	}
-	var kv []string
-	for k, v := range env {
-		kv = append(kv, k+"="+v)
-	}
-	log := &syncBuffer{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	fn, err := scflocal.Start(ctx, bin, kv, log)
+	certPEM, keyPEM, cert, err := wxpaytest.NewMerchantCert(testMchID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { fn.Close(); sim.Close(); srv.Close() })
-	return &binaryFixture{sim: sim, fn: fn, log: log}
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret, MerchantCert: cert})
+	if api == nil {
+		api = sim
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/sns/", sim)
+	mux.Handle("/", api)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = sim.TLSConfig()
+	srv.StartTLS()
+	t.Cleanup(func() { sim.Close(); srv.Close() })
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "simulator-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv()
+	env["WXPAY_API_BASE"], env["WXPAY_LOGIN_API_BASE"] = srv.URL, srv.URL
+	env["WXPAY_STORE"] = "sqlite:" + filepath.Join(dir, "wxpay.db")
+	env["WXPAY_CLIENT_CERT"], env["WXPAY_CLIENT_KEY"] = string(certPEM), string(keyPEM)
+	env["SSL_CERT_FILE"] = ca // trust the simulator's certificate
+	if edit != nil {
+		edit(env)
+	}
+	b := &binaryFixture{sim: sim, log: &syncBuffer{}}
+	for k, v := range env {
+		b.env = append(b.env, k+"="+v)
+	}
+	b.start(t, bin)
+	return b
+}
+
+func (b *binaryFixture) start(t *testing.T, bin string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fn, err := scflocal.Start(ctx, bin, b.env, b.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.fn = fn
+	t.Cleanup(func() { fn.Close() })
+}
+
+// restart stops the binary and starts a new instance on the same
+// environment, as SCF does with a new instance.
+func (b *binaryFixture) restart(t *testing.T) {
+	t.Helper()
+	b.fn.Close()
+	b.fn.Wait()
+	b.start(t, builtBinary(t))
 }
 
 // httpAnswer invokes the binary with an HTTP event and unpacks the answer.

@@ -11,6 +11,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/scfinvoke"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
@@ -221,4 +222,48 @@ func baseURL(getenv func(string) string, name, def string, bad func(string, stri
 		return def
 	}
 	return strings.TrimRight(v, "/")
+}
+
+// setupEvents builds the events target from WXPAY_EVENTS_URL and
+// WXPAY_EVENTS_SECRET (a webhook) or WXPAY_EVENTS_FUNCTION (another SCF
+// function). A problem is logged by variable at ERROR and disables
+// delivery only: payments, notifications and the recording of events go on,
+// and the pull API still lists every event.
+func (a *app) setupEvents(cfg *config) {
+	bad := func(variable, problem string) {
+		a.log.Error("configuration", "variable", variable, "problem", problem+"; events are recorded but not delivered")
+	}
+	switch {
+	case cfg.eventsURL != "" && cfg.eventsFunction != "":
+		bad("WXPAY_EVENTS_FUNCTION", "set either WXPAY_EVENTS_URL or WXPAY_EVENTS_FUNCTION, not both")
+	case cfg.eventsURL != "":
+		if err := webhook.ValidURL(cfg.eventsURL); err != nil {
+			bad("WXPAY_EVENTS_URL", "must be an absolute https URL (http only to a loopback host)")
+			return
+		}
+		secret, err := webhook.ParseSecret(cfg.eventsSecret)
+		if err != nil {
+			bad("WXPAY_EVENTS_SECRET", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
+			return
+		}
+		a.target = &webhook.Sender{URL: cfg.eventsURL, Secret: secret, Transport: a.transport, Now: a.now}
+	case cfg.eventsSecret != "":
+		bad("WXPAY_EVENTS_URL", "is not set, but WXPAY_EVENTS_SECRET is")
+	case cfg.eventsFunction != "":
+		fn, err := scfinvoke.ParseFunction(cfg.eventsFunction)
+		if err != nil {
+			bad("WXPAY_EVENTS_FUNCTION", "must be name, or namespace/name, optionally with :qualifier")
+			return
+		}
+		inv := &scfinvoke.Invoker{Function: fn, Region: cfg.region, Endpoint: cfg.tencentCloudAPIBase, Transport: a.transport,
+			// The execution role's temporary credentials, read at each call.
+			Credentials: func() scfinvoke.Credentials {
+				return scfinvoke.Credentials{SecretID: a.getenv("TENCENTCLOUD_SECRETID"), SecretKey: a.getenv("TENCENTCLOUD_SECRETKEY"), Token: a.getenv("TENCENTCLOUD_SESSIONTOKEN")}
+			}}
+		if err := inv.Validate(); err != nil {
+			bad("WXPAY_EVENTS_FUNCTION", "cannot be invoked: "+err.Error())
+			return
+		}
+		a.target = inv
+	}
 }

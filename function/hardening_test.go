@@ -26,8 +26,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 func startBinaryV3(t *testing.T, edit func(map[string]string)) (*binaryFixture, *wxpayv3test.Sim) {
 	t.Helper()
 	sim3 := newSimV3(t, false)
-	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret})
-	b := startBinaryWith(t, sim, sim3, func(env map[string]string) {
+	b := startBinaryWith(t, sim3, func(env map[string]string) {
 		v3Env(t, sim3, false)(env)
 		if edit != nil {
 			edit(env)

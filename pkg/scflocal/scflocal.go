@@ -23,6 +23,7 @@ type Process struct {
 	cmd    *exec.Cmd
 	client *rpc.Client
 	addr   string
+	exited chan error // receives cmd.Wait's result once
 	// Started is how long the binary took from exec to its first answered Ping.
 	Started time.Duration
 }
@@ -42,8 +43,8 @@ func Start(ctx context.Context, binary string, env []string, out io.Writer) (*Pr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &Process{cmd: cmd, addr: addr}
 	exited := make(chan error, 1)
+	p := &Process{cmd: cmd, addr: addr, exited: exited}
 	go func() { exited <- cmd.Wait() }()
 	for {
 		if c, err := rpc.Dial("tcp", addr); err == nil {
@@ -112,4 +113,11 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 func (p *Process) Close() error {
 	p.client.Close()
 	return p.cmd.Process.Kill()
+}
+
+// Wait waits until the process has exited (after Close, say), so that
+// what it held, such as a locked database file, is free.
+func (p *Process) Wait() {
+	err := <-p.exited
+	p.exited <- err // for a later Wait
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,22 +103,44 @@ func createDatabase(dsn, name string) (string, error) {
 // exec runs one statement on dsn's server, outside any database. Only the
 // DSN's host and credentials count: this is the test server.
 func exec(dsn, stmt string) error {
+	db, err := openDB(dsn, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.Exec(stmt)
+	return err
+}
+
+// OpenDB opens the database a test's mysql:// DSN names, for a test that
+// must change rows behind the store's back (say, make an order older).
+func OpenDB(t testing.TB, dsn string) *sql.DB {
+	t.Helper()
+	db, err := openDB(dsn, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openDB(dsn string, withDatabase bool) (*sql.DB, error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return fmt.Errorf("%s is not a mysql:// URL", MySQLEnv)
+		return nil, fmt.Errorf("%s is not a mysql:// URL", MySQLEnv)
 	}
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr = "tcp", u.Host
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
+	if withDatabase {
+		cfg.DBName = strings.Trim(u.Path, "/")
+	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	_, err = db.Exec(stmt)
-	return err
+	return sql.OpenDB(connector), nil
 }
 
 // randomHex is n random bytes in hex.

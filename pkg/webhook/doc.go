@@ -13,7 +13,7 @@
 // Verification takes the raw body, a header lookup and the secret, and needs
 // no net/http, so that an SCF function can check an event it was handed as
 // well as an HTTP server can. [SignedHeaders] makes correctly signed test
-// deliveries.
+// deliveries; package webhooktest is a receiver to send them to.
 //
 // Specification: https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md
 package webhook

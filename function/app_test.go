@@ -278,9 +278,14 @@ func TestPayFunctionURL(t *testing.T) {
 		map[string]any{"x-forwarded-for": "6.6.6.6"}))
 	no := f.checkPaid(a, wxpay.SignMD5)
 	got := f.sim.Order(no).Params
+	// The order can be paid for WXPAY_ORDER_TTL, 2 h by default.
+	expires, err := time.ParseInLocation("20060102150405", got["time_expire"], trade.ChinaTime)
+	if d := time.Until(expires); err != nil || d < 2*time.Hour-time.Minute || d > 2*time.Hour {
+		t.Fatalf("time_expire %q", got["time_expire"])
+	}
 	want := wxpay.Params{
 		"body": "会员充值", "attach": "cart=42", "out_trade_no": no, "total_fee": "180", "spbill_create_ip": "111.206.96.145",
-		"notify_url": "https://pay.example.com/release/notify", "trade_type": "JSAPI", "openid": testOpenID,
+		"notify_url": "https://pay.example.com/release/notify", "trade_type": "JSAPI", "openid": testOpenID, "time_expire": got["time_expire"],
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("WeChat Pay received %q\nwant %q", got, want)

@@ -13,6 +13,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/scfinvoke"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )

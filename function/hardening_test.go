@@ -317,12 +317,13 @@ func TestBinaryLostCommitAnswer(t *testing.T) {
 	}
 }
 
-// A tick of the timer trigger is never a payment, whatever it carries.
+// A tick of the timer trigger runs the sweep, and is never a payment,
+// whatever it carries.
 func TestTimerEventIsNeverAPayment(t *testing.T) {
 	f := newFixture(t, nil)
 	f.sim.AddUser(testOpenID)
 	out, err := f.invoke(`{"Type":"Timer","TriggerName":"sweep","Time":"2026-11-26T09:00:00Z","Message":"","total_fee":180,"openid":"`+testOpenID+`"}`, time.Second)
-	if out != nil || err != nil || len(f.sim.Requests()) != 0 {
+	if sum, ok := out.(*payment.SweepSummary); !ok || *sum != (payment.SweepSummary{}) || err != nil || len(f.sim.Requests()) != 0 {
 		t.Fatalf("%v %v, %d calls to WeChat Pay", out, err, len(f.sim.Requests()))
 	}
 	if !strings.Contains(f.log.String(), `"kind":"timer"`) || !strings.Contains(f.log.String(), `"trigger":"sweep"`) {

@@ -13,6 +13,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -21,7 +22,7 @@ import (
 func eachStore(t *testing.T, test func(t *testing.T, edit func(map[string]string))) {
 	t.Run("sqlite", func(t *testing.T) { test(t, nil) })
 	t.Run("mysql", func(t *testing.T) {
-		dsn := storetest.MySQLDSN(t)
+		dsn := storetest.FreshMySQLDSN(t)
 		test(t, func(env map[string]string) { env["WXPAY_STORE"] = dsn })
 	})
 }
@@ -115,7 +116,7 @@ func TestOrderLife(t *testing.T) {
 		no := f.payWithToken(tok, `{"total_fee":180,"description":"会员充值"}`)
 		a := f.order(no, tok)
 		if a.status != 200 || a.body["state"] != "NOTPAY" || a.body["total_fee"] != float64(180) || a.body["transaction_id"] != "" ||
-			a.body["paid_at"] != nil || !strings.HasSuffix(a.body["created_at"].(string), "+08:00") || len(a.body) != 7 {
+			a.body["paid_at"] != nil || !strings.HasSuffix(a.body["created_at"].(string), "+08:00") || len(a.body) != 8 {
 			t.Fatalf("%d %s", a.status, a.raw)
 		}
 		if f.sent("/pay/orderquery") != 1 {
@@ -307,7 +308,7 @@ func TestNotificationForUnknownOrderIsRecorded(t *testing.T) {
 		t.Fatalf("%s, %d recorded", r, f.store.notes.Load())
 	}
 	out, err := f.invoke(`{"action":"query","out_trade_no":"`+no+`"}`, time.Second)
-	if err != nil || out.(*payment.OrderView).State != "SUCCESS" || out.(*payment.OrderView).TotalFee != 5 {
+	if err != nil || out.(*trade.OrderView).State != "SUCCESS" || out.(*trade.OrderView).TotalFee != 5 {
 		t.Fatalf("%+v %v", out, err)
 	}
 }
@@ -391,18 +392,21 @@ func TestCloseAndQuery(t *testing.T) {
 	tok := f.token(unique("o-"))
 	no := f.payWithToken(tok, `{"total_fee":3}`)
 	f.expectError(f.http(urlEvent("POST", "/release/orders/"+no+"/close", ``, bearer(f.token(unique("o-"))))), 404, "ORDER_NOT_FOUND")
+	// WeChat Pay v2 closes no order in its first 5 minutes.
+	f.expectError(f.http(urlEvent("POST", "/release/orders/"+no+"/close", ``, bearer(tok))), 502, "RULELIMIT")
+	f.sim.Advance(wxpaytest.MinCloseAge)
 	a := f.http(urlEvent("POST", "/release/orders/"+no+"/close", ``, bearer(tok)))
 	if a.status != 200 || a.body["state"] != "CLOSED" || f.sim.Order(no).TradeState != "CLOSED" || f.stateChanges(no) != 1 {
 		t.Fatalf("%d %s", a.status, a.raw)
 	}
-	if a := f.http(urlEvent("POST", "/release/orders/"+no+"/close", ``, bearer(tok))); a.status != 200 || f.sent("/pay/closeorder") != 1 {
+	if a := f.http(urlEvent("POST", "/release/orders/"+no+"/close", ``, bearer(tok))); a.status != 200 || f.sent("/pay/closeorder") != 2 {
 		t.Fatalf("closing a closed order again: %s", a.raw)
 	}
 	// Paid without a notification: reading the order confirms and records it.
 	no2 := f.payWithToken(tok, `{"total_fee":4}`)
 	f.sim.Pay(no2)
 	out, err := f.invoke(`{"action":"query","out_trade_no":"`+no2+`"}`, time.Second)
-	if err != nil || out.(*payment.OrderView).State != "SUCCESS" || f.stateChanges(no2) != 1 {
+	if err != nil || out.(*trade.OrderView).State != "SUCCESS" || f.stateChanges(no2) != 1 {
 		t.Fatalf("%+v %v", out, err)
 	}
 	// Direct close of a paid order: ORDERPAID; of an unknown one: not found.

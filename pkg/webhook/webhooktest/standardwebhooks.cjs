@@ -1,5 +1,5 @@
 // Runs npm standardwebhooks, the Standard Webhooks reference implementation,
-// for interop_test.go, which finds the package through NODE_PATH. It reads
+// for webhooktest.NPM, which finds the package through NODE_PATH. It reads
 // one JSON request on stdin, the body in base64 so that its bytes arrive
 // exactly:
 //

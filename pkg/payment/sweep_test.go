@@ -223,7 +223,9 @@ func TestSweepRefunds(t *testing.T) {
 		finished = append(finished, no+" "+string(to))
 		return trade.RefundProcessing, true, nil
 	}
-	f.st.RefundFn = func(_ context.Context, no string) (trade.Refund, error) { return refund(no, trade.RefundSuccess, 0), nil }
+	f.st.RefundFn = func(_ context.Context, no string) (trade.Refund, error) {
+		return refund(no, trade.RefundSuccess, 0), nil
+	}
 	f.g.QueryRefundFn = func(_ context.Context, no string) (*RefundStatus, error) {
 		switch no {
 		case "never-sent", "just-sent":

@@ -69,6 +69,12 @@ type fakeStore struct {
 	ClaimEventsFn        func(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]trade.Event, error)
 	ClaimEventFn         func(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error)
 	SetDeliveryFn        func(ctx context.Context, id string, d trade.Delivery) error
+	OrdersByNoFn         func(ctx context.Context, nos []string) (map[string]trade.Order, error)
+	RefundsByNoFn        func(ctx context.Context, nos []string) (map[string]trade.Refund, error)
+	PaidOrdersFn         func(ctx context.Context, from, to time.Time, fn func(trade.Order) error) error
+	MarkFixedFn          func(ctx context.Context, day, outTradeNo, outRefundNo string) error
+	ReconciliationFn     func(ctx context.Context, day string) (trade.Reconciliation, error)
+	SaveReconciliationFn func(ctx context.Context, r trade.Reconciliation, e *trade.Event) (bool, error)
 }
 
 var _ trade.Store = (*fakeStore)(nil)
@@ -139,5 +145,23 @@ func (s *fakeStore) ClaimEvent(ctx context.Context, id string, now time.Time, le
 }
 func (s *fakeStore) SetDelivery(ctx context.Context, id string, d trade.Delivery) error {
 	return s.SetDeliveryFn(ctx, id, d)
+}
+func (s *fakeStore) OrdersByNo(ctx context.Context, nos []string) (map[string]trade.Order, error) {
+	return s.OrdersByNoFn(ctx, nos)
+}
+func (s *fakeStore) RefundsByNo(ctx context.Context, nos []string) (map[string]trade.Refund, error) {
+	return s.RefundsByNoFn(ctx, nos)
+}
+func (s *fakeStore) PaidOrders(ctx context.Context, from, to time.Time, fn func(trade.Order) error) error {
+	return s.PaidOrdersFn(ctx, from, to, fn)
+}
+func (s *fakeStore) MarkFixed(ctx context.Context, day, outTradeNo, outRefundNo string) error {
+	return s.MarkFixedFn(ctx, day, outTradeNo, outRefundNo)
+}
+func (s *fakeStore) Reconciliation(ctx context.Context, day string) (trade.Reconciliation, error) {
+	return s.ReconciliationFn(ctx, day)
+}
+func (s *fakeStore) SaveReconciliation(ctx context.Context, r trade.Reconciliation, e *trade.Event) (bool, error) {
+	return s.SaveReconciliationFn(ctx, r, e)
 }
 func (s *fakeStore) Close() error { return nil }

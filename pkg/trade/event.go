@@ -181,3 +181,13 @@ func newEvent(typ EventType, outTradeNo string, data []byte, now time.Time) (Eve
 	return Event{ID: id, Type: typ, OutTradeNo: outTradeNo, Data: data, CreatedAt: now,
 		Delivery: Delivery{State: DeliveryPending, NextAttemptAt: now}}, nil
 }
+
+// NewReconciledEvent is the bill.reconciled event of a day's report; its
+// data is the report.
+func NewReconciledEvent(r Report, now time.Time) (Event, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return Event{}, err
+	}
+	return newEvent(EventBillReconciled, "", data, now)
+}

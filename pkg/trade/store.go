@@ -106,6 +106,28 @@ type Store interface {
 	// state (an operator's redelivery): false when another holds its lease;
 	// ErrNotFound when there is no such event.
 	ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (Event, bool, error)
+	// OrdersByNo returns the orders among nos that exist, by number (at
+	// most 1000 numbers a call).
+	OrdersByNo(ctx context.Context, nos []string) (map[string]Order, error)
+	// RefundsByNo returns the refunds among nos that exist, likewise.
+	RefundsByNo(ctx context.Context, nos []string) (map[string]Refund, error)
+	// PaidOrders calls fn, in order of paid_at, for each order paid (by
+	// PaidAt) in [from, to), reading in batches so a day of 100,000 orders
+	// fits in little memory; fn's error stops it.
+	PaidOrders(ctx context.Context, from, to time.Time, fn func(Order) error) error
+	// MarkFixed records that the reconciliation of day (2006-01-02)
+	// recorded this order's payment (outRefundNo "") or this refund, so
+	// that a rerun reports it again as fixed.
+	MarkFixed(ctx context.Context, day, outTradeNo, outRefundNo string) error
+	// Reconciliation returns a day's stored reconciliation, or ErrNotFound.
+	Reconciliation(ctx context.Context, day string) (Reconciliation, error)
+	// SaveReconciliation stores a day's reconciliation, replacing any
+	// earlier one; changed reports whether the report differs from the one
+	// stored before (so bill.reconciled is sent again only then). With an
+	// event (EventBillReconciled) and changed, the event is recorded in the
+	// same transaction.
+	SaveReconciliation(ctx context.Context, r Reconciliation, event *Event) (changed bool, err error)
+
 	// SetDelivery records the outcome of an attempt on a claimed event and
 	// ends its lease: d.State delivered, pending (with d.NextAttemptAt) or
 	// failed, with d.Attempts and d.LastError.

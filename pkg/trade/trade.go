@@ -81,6 +81,8 @@ type Order struct {
 	ExpiresAt time.Time
 	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
 	NextQueryAt time.Time
+	// FixedOn is the day whose reconciliation recorded its payment, "" if none.
+	FixedOn string
 }
 
 // Expired reports whether the order can no longer be paid at now.
@@ -132,6 +134,8 @@ type Refund struct {
 	CreatedAt time.Time
 	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
 	NextQueryAt time.Time
+	// FixedOn is the day whose reconciliation recorded its success, "" if none.
+	FixedOn string
 }
 
 // NotificationKind tells a payment notification from a refund one.

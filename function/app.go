@@ -132,7 +132,7 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 		return nil, &payment.Error{Kind: payment.Unavailable, Code: "STORE_UNAVAILABLE", Message: "the order store is unavailable; try again", Err: err}
 	}
 	a.svc = &payment.Service{
-		WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
+		AppID: a.cfg.appID, MchID: a.cfg.mchID, WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange, RefundChanged: a.logRefundChange,
 		Target: a.target, OrderTTL: a.cfg.orderTTL, MinCloseAge: a.minCloseAge, Log: a.log,
 	}

@@ -16,17 +16,18 @@ import (
 // direct serves a direct invocation: a trusted caller's JSON (SCF Invoke
 // API, another backend, CloudBase callFunction), answered with the result
 // itself or a function error "CODE: message". "action" picks pay (the
-// default), refund, query, close, sweep, events (the pull API) or
-// redeliver; all but pay are operator actions.
+// default), refund, query, close, sweep, events (the pull API),
+// redeliver, reconcile or reconciliation (a day's report); all but pay are
+// operator actions.
 func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 	ev := gjson.ParseBytes(event)
 	action := "pay"
 	if v := ev.Get("action"); v.Exists() {
 		action = v.String()
 	}
-	invalidAction := &payment.Error{Kind: payment.Invalid, Code: "INVALID_ACTION", Message: "action must be pay, refund, query, close, sweep, events or redeliver"}
+	invalidAction := &payment.Error{Kind: payment.Invalid, Code: "INVALID_ACTION", Message: "action must be pay, refund, query, close, sweep, events, redeliver, reconcile or reconciliation"}
 	switch action {
-	case "pay", "refund", "query", "close", "sweep", "events", "redeliver":
+	case "pay", "refund", "query", "close", "sweep", "events", "redeliver", "reconcile", "reconciliation":
 	default:
 		return "direct", nil, invalidAction
 	}
@@ -57,6 +58,15 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 		var id string
 		if id, err = payinput.ParseEventID(ev); err == nil {
 			res, err = svc.Redeliver(ctx, id)
+		}
+	case "reconcile", "reconciliation":
+		var day time.Time
+		if day, err = payinput.ParseDate(ev, a.now()); err == nil {
+			if action == "reconcile" {
+				res, err = svc.Reconcile(ctx, day)
+			} else {
+				res, err = svc.Reconciliation(ctx, day)
+			}
 		}
 	case "query", "close":
 		no := ev.Get("out_trade_no")

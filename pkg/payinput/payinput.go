@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
@@ -233,4 +234,22 @@ func wholeNumber(v gjson.Result, lo, hi int64) (int64, error) {
 		return 0, strconv.ErrRange
 	}
 	return n, nil
+}
+
+// ParseDate reads the "date" of {"action":"reconcile"|"reconciliation",
+// "date":"2026-11-29"}: a China calendar day before today and at most 90
+// days back; anything else (malformed, today, the future, older) is
+// INVALID_DATE.
+func ParseDate(event gjson.Result, now time.Time) (time.Time, error) {
+	bad := invalid("INVALID_DATE", "date must be a day before today and at most 90 days back, as 2006-01-02 (China time)")
+	v := event.Get("date")
+	if v.Type != gjson.String {
+		return time.Time{}, bad
+	}
+	day, err := time.ParseInLocation(time.DateOnly, v.Str, trade.ChinaTime)
+	today := payment.ChinaDay(now)
+	if err != nil || day.Format(time.DateOnly) != v.Str || !day.Before(today) || today.Sub(day) > payment.MaxReconcileAge {
+		return time.Time{}, bad
+	}
+	return day, nil
 }

@@ -133,3 +133,19 @@ func TestOperatorInputs(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDate(t *testing.T) {
+	now := time.Date(2026, 11, 30, 1, 0, 0, 0, time.UTC) // 09:00 in China
+	if day, err := ParseDate(gjson.Parse(`{"date":"2026-11-29"}`), now); err != nil || day.Format(time.RFC3339) != "2026-11-29T00:00:00+08:00" {
+		t.Fatalf("%v %v", day, err)
+	}
+	if _, err := ParseDate(gjson.Parse(`{"date":"2026-09-01"}`), now); err != nil {
+		t.Fatalf("90 days back: %v", err)
+	}
+	for _, raw := range []string{`{}`, `{"date":20261129}`, `{"date":"2026-11-30"}`, `{"date":"2026-12-01"}`, `{"date":"2026-08-31"}`,
+		`{"date":"2026-2-1"}`, `{"date":"2026-02-30"}`, `{"date":"29/11/2026"}`, `{"date":"2026-11-29T00:00:00Z"}`} {
+		if _, err := ParseDate(gjson.Parse(raw), now); !isCode(err, "INVALID_DATE") {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}

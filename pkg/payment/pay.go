@@ -18,6 +18,8 @@ import (
 
 // Service serves one merchant and mini-program.
 type Service struct {
+	AppID       string              // the mini-program's, whose rows of a bill are judged
+	MchID       string              // the merchant's
 	WeChat      Gateway             // WeChat Pay, v2 or v3
 	Login       *miniprogram.Client // nil when no AppSecret is configured
 	Store       trade.Store

@@ -44,7 +44,7 @@ const (
 // conditional and recorded once, so overlapping sweeps are safe.
 func (s *Service) Sweep(ctx context.Context, minAge time.Duration) (*SweepSummary, error) {
 	sum := &SweepSummary{}
-	for _, step := range []func(context.Context, time.Duration, *SweepSummary) (bool, error){s.sweepOrders, s.sweepRefunds, s.sweepEvents} {
+	for _, step := range []func(context.Context, time.Duration, *SweepSummary) (bool, error){s.sweepOrders, s.sweepRefunds, s.sweepEvents, s.sweepReconcile} {
 		done, err := step(ctx, minAge, sum)
 		if err != nil {
 			return sum, err
@@ -55,6 +55,35 @@ func (s *Service) Sweep(ctx context.Context, minAge time.Duration) (*SweepSummar
 		}
 	}
 	return sum, nil
+}
+
+// sweepReconcile reconciles, once a day after 10:00 China time, the day
+// before; and tries again a day whose bill was not ready (30 minutes later)
+// or invalid (the next day).
+func (s *Service) sweepReconcile(ctx context.Context, _ time.Duration, _ *SweepSummary) (bool, error) {
+	now := s.now()
+	today := ChinaDay(now)
+	if now.Sub(today) < ReconcileAfter {
+		return true, nil
+	}
+	for i, day := range []time.Time{today.AddDate(0, 0, -1), today.AddDate(0, 0, -2)} {
+		rec, err := s.Store.Reconciliation(ctx, day.Format(time.DateOnly))
+		switch {
+		case errors.Is(err, trade.ErrNotFound) && i == 0: // yesterday, not yet done
+		case err != nil && !errors.Is(err, trade.ErrNotFound):
+			return false, fromStore(err)
+		case err != nil, rec.RetryAt.IsZero(), now.Before(rec.RetryAt):
+			continue
+		}
+		if !roomFor(ctx) {
+			return false, nil
+		}
+		if _, err := s.Reconcile(ctx, day); err != nil {
+			// Left as it was: the next run tries again.
+			s.log().WarnContext(ctx, "reconciliation_failed", "date", day.Format(time.DateOnly), "cause", err.Error())
+		}
+	}
+	return true, nil
 }
 
 // roomFor reports whether ctx leaves time for one more item.

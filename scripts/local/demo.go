@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -34,11 +35,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// demoRun is one run of the demo: the binary, the simulator, and the
-// mini-program's side of the conversation.
+// demoRun is one run of the demo: the binary, the simulator, the
+// merchant's webhook receiver, and the mini-program's side of the
+// conversation.
 type demoRun struct {
 	fn   *scflocal.Process
 	sim  *localSim
+	rcv  *demoReceiver
 	step int
 }
 
@@ -76,8 +79,14 @@ func show(status int, body []byte) {
 	fmt.Printf("   → HTTP %d %s\n", status, body)
 }
 
+// showArrival prints an event the receiver got and checked.
+func showArrival(how string, e demoEvent) {
+	fmt.Printf("   %s %s\n     %s\n", e.Type, how, e)
+}
+
 // demo runs one order's whole life in the real binary over the SCF
-// protocol against a simulated WeChat Pay, and checks each step.
+// protocol against a simulated WeChat Pay, with its events delivered to a
+// local webhook receiver, and checks each step.
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
@@ -90,16 +99,21 @@ func demo(args []string) error {
 	}
 	defer sim.Close()
 	defer os.RemoveAll(m.dir)
+	rcv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer rcv.Close()
 	logs := &lockedBuffer{}
-	fn, err := startFunction(*binary, env, logs)
+	fn, err := startFunction(*binary, append(env, rcv.env()...), logs)
 	if err != nil {
 		return err
 	}
 	defer fn.Close()
-	d := &demoRun{fn: fn, sim: sim}
+	d := &demoRun{fn: fn, sim: sim, rcv: rcv}
 	wechat := newDemoWeChat(sim, m)
-	d.say("A simulated WeChat Pay (%s) and login API at %s, for a test merchant (mch_id %s)\n   whose keys, AppSecret and certificates were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.",
-		wechat.name(), sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond))
+	d.say("A simulated WeChat Pay (%s) and login API at %s, for a test merchant (mch_id %s)\n   whose keys, AppSecret and certificates were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.\n   Its events go to a local webhook receiver at %s (WXPAY_EVENTS_URL; WXPAY_EVENTS_SECRET\n   is a whsec_ secret made for this run), which verifies every delivery with webhook.Verify\n   and accepts only those.",
+		wechat.name(), sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond), rcv.URL())
 
 	const openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 	code := sim.login(openid)
@@ -170,6 +184,19 @@ func demo(args []string) error {
 		return fmt.Errorf("the notification was not accepted")
 	}
 	fmt.Printf("   notification → accepted after %d attempt(s), %d posts; verified, recorded, then answered.\n", res.Attempts, res.Posts)
+	delivery, event, err := rcv.arrived("order.paid", paid.OutTradeNo)
+	if err != nil {
+		return err
+	}
+	showArrival("was at the receiver, verified, by the time the notification was answered (the first attempt\n   is made inside the invocation that records the change):", event)
+	for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+		fmt.Printf("       %s: %s\n", h, delivery.Header.Get(h))
+	}
+	refused, err := rcv.tampered(delivery)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("     The same delivery with one byte of its body changed: %v\n", refused)
 
 	d.say("The mini-program asks for its order:  GET /release/orders/%s", paid.OutTradeNo)
 	status, body, err = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
@@ -197,11 +224,17 @@ func demo(args []string) error {
 	if _, err := deliver(context.Background(), refundNote); err != nil {
 		return fmt.Errorf("the refund notification was not accepted: %v", err)
 	}
+	// Looked at before the order is read, so that it is known to have come
+	// with the notification.
+	if _, event, err = rcv.arrived("refund.succeeded", paid.OutTradeNo); err != nil {
+		return err
+	}
 	status, body, _ = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
 	if !bytes.Contains(body, []byte(`"state":"REFUND"`)) {
 		return fmt.Errorf("the order does not read as refunded: %s", body)
 	}
 	show(status, body)
+	showArrival("was at the receiver, verified, by the time the notification was answered:", event)
 
 	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
 	sent := wechat.requests()
@@ -212,9 +245,9 @@ func demo(args []string) error {
 	}
 
 	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
-	d.say("The audit trail in the function's log (one JSON line per state change; no key, AppSecret, code or token):")
+	d.say("The audit trail in the function's log (one JSON line per state change; no key, AppSecret, code,\n   token or webhook secret):")
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token} {
+		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token, strings.TrimPrefix(rcv.raw, "whsec_")} {
 			if secret != "" && strings.Contains(line, secret) {
 				return fmt.Errorf("a secret reached the log")
 			}

@@ -77,6 +77,14 @@ func (r *demoReceiver) arrived(typ, no string) (webhooktest.Delivery, demoEvent,
 	return d, e, nil
 }
 
+// nothingNew checks that no delivery has arrived since the last look.
+func (r *demoReceiver) nothingNew() error {
+	if n := len(r.Deliveries()) - r.seen; n != 0 {
+		return fmt.Errorf("the receiver got %d unexpected deliveries", n)
+	}
+	return nil
+}
+
 // tampered returns Verify's refusal of d with one byte of its body
 // changed, or an error when that is not ErrInvalidSignature.
 func (r *demoReceiver) tampered(d webhooktest.Delivery) (string, error) {
@@ -87,4 +95,16 @@ func (r *demoReceiver) tampered(d webhooktest.Delivery) (string, error) {
 		return "", fmt.Errorf("a changed body was not refused: %v", err)
 	}
 	return err.Error(), nil
+}
+
+// demoEventList is the pull API's answer, as the demo reads it.
+type demoEventList struct {
+	Events []struct {
+		demoEvent
+		Delivery struct {
+			State    string `json:"state"`
+			Attempts int    `json:"attempts"`
+		} `json:"delivery"`
+	} `json:"events"`
+	HasMore bool `json:"has_more"`
 }

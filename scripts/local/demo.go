@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -34,11 +35,32 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// demoRun is one run of the demo: the binary, the simulator, and the
-// mini-program's side of the conversation.
+// line waits up to a second for the log line that contains every one of
+// parts: the log arrives through a pipe.
+func (l *lockedBuffer) line(parts ...string) (string, bool) {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+	lines:
+		for _, line := range strings.Split(l.String(), "\n") {
+			for _, p := range parts {
+				if !strings.Contains(line, p) {
+					continue lines
+				}
+			}
+			return line, true
+		}
+		if time.Now().After(deadline) {
+			return "", false
+		}
+	}
+}
+
+// demoRun is one run of the demo: the binary, the simulator, the
+// merchant's webhook receiver, and the mini-program's side of the
+// conversation.
 type demoRun struct {
 	fn   *scflocal.Process
 	sim  *localSim
+	rcv  *demoReceiver
 	step int
 }
 
@@ -76,8 +98,38 @@ func show(status int, body []byte) {
 	fmt.Printf("   → HTTP %d %s\n", status, body)
 }
 
-// demo runs one order's whole life in the real binary over the SCF
-// protocol against a simulated WeChat Pay, and checks each step.
+// direct invokes the function directly, as an operator does, and returns
+// its answer; a function error is an error.
+func (d *demoRun) direct(event, requestID string) ([]byte, error) {
+	r, err := d.fn.Invoke([]byte(event), 3*time.Second, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Error != nil {
+		return nil, fmt.Errorf("%s: %s", event, r.Error.Message)
+	}
+	return r.Payload, nil
+}
+
+// events reads the pull API.
+func (d *demoRun) events() (demoEventList, error) {
+	var list demoEventList
+	payload, err := d.direct(`{"action":"events","limit":10}`, "demo-events")
+	if err == nil {
+		err = json.Unmarshal(payload, &list)
+	}
+	return list, err
+}
+
+// showArrival prints an event the receiver got and checked.
+func showArrival(how string, e demoEvent) {
+	fmt.Printf("   %s %s\n     %s\n", e.Type, how, e)
+}
+
+// demo runs one order's whole life, then a payment whose notification is
+// lost and which the sweep finds, in the real binary over the SCF protocol
+// against a simulated WeChat Pay, with its events delivered to a local
+// webhook receiver; it checks each step.
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
@@ -90,16 +142,21 @@ func demo(args []string) error {
 	}
 	defer sim.Close()
 	defer os.RemoveAll(m.dir)
+	rcv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer rcv.Close()
 	logs := &lockedBuffer{}
-	fn, err := startFunction(*binary, env, logs)
+	fn, err := startFunction(*binary, append(env, rcv.env()...), logs)
 	if err != nil {
 		return err
 	}
 	defer fn.Close()
-	d := &demoRun{fn: fn, sim: sim}
+	d := &demoRun{fn: fn, sim: sim, rcv: rcv}
 	wechat := newDemoWeChat(sim, m)
-	d.say("A simulated WeChat Pay (%s) and login API at %s, for a test merchant (mch_id %s)\n   whose keys, AppSecret and certificates were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.",
-		wechat.name(), sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond))
+	d.say("A simulated WeChat Pay (%s) and login API at %s, for a test merchant (mch_id %s)\n   whose keys, AppSecret and certificates were generated for this run. %s started as SCF starts it\n   (_LAMBDA_SERVER_PORT, net/rpc): first Function.Ping answered after %v.\n   Its events go to a local webhook receiver at %s (WXPAY_EVENTS_URL; WXPAY_EVENTS_SECRET\n   is a whsec_ secret made for this run), which verifies every delivery with webhook.Verify\n   and accepts only those.",
+		wechat.name(), sim.URL, m.mchID, *binary, fn.Started.Round(10*time.Microsecond), rcv.URL())
 
 	const openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 	code := sim.login(openid)
@@ -170,6 +227,19 @@ func demo(args []string) error {
 		return fmt.Errorf("the notification was not accepted")
 	}
 	fmt.Printf("   notification → accepted after %d attempt(s), %d posts; verified, recorded, then answered.\n", res.Attempts, res.Posts)
+	delivery, event, err := rcv.arrived("order.paid", paid.OutTradeNo)
+	if err != nil {
+		return err
+	}
+	showArrival("was at the receiver, verified, by the time the notification was answered (the first attempt\n   is made inside the invocation that records the change):", event)
+	for _, h := range []string{webhook.HeaderID, webhook.HeaderTimestamp, webhook.HeaderSignature} {
+		fmt.Printf("       %s: %s\n", h, delivery.Header.Get(h))
+	}
+	refused, err := rcv.tampered(delivery)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("     The same delivery with one byte of its body changed: %v\n", refused)
 
 	d.say("The mini-program asks for its order:  GET /release/orders/%s", paid.OutTradeNo)
 	status, body, err = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
@@ -197,11 +267,17 @@ func demo(args []string) error {
 	if _, err := deliver(context.Background(), refundNote); err != nil {
 		return fmt.Errorf("the refund notification was not accepted: %v", err)
 	}
+	// Looked at before the order is read, so that it is known to have come
+	// with the notification.
+	if _, event, err = rcv.arrived("refund.succeeded", paid.OutTradeNo); err != nil {
+		return err
+	}
 	status, body, _ = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
 	if !bytes.Contains(body, []byte(`"state":"REFUND"`)) {
 		return fmt.Errorf("the order does not read as refunded: %s", body)
 	}
 	show(status, body)
+	showArrival("was at the receiver, verified, by the time the notification was answered:", event)
 
 	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
 	sent := wechat.requests()
@@ -211,17 +287,127 @@ func demo(args []string) error {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
+	lost, err := d.lostNotification(wechat, auth)
+	if err != nil {
+		return err
+	}
+	if err := d.sweep(logs, lost); err != nil {
+		return err
+	}
+	if err := d.pullEvents(); err != nil {
+		return err
+	}
+
 	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
-	d.say("The audit trail in the function's log (one JSON line per state change; no key, AppSecret, code or token):")
+	d.say("The audit trail in the function's log (one JSON line per state change, and the sweep's summary;\n   no key, AppSecret, code, token or webhook secret):")
+	sweepLine := false
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token} {
+		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token, strings.TrimPrefix(rcv.raw, "whsec_")} {
 			if secret != "" && strings.Contains(line, secret) {
 				return fmt.Errorf("a secret reached the log")
 			}
 		}
-		if strings.Contains(line, `"order_state"`) {
+		if strings.Contains(line, `"order_state"`) || strings.Contains(line, `"event":"sweep"`) {
 			fmt.Println("   " + line)
+			sweepLine = sweepLine || strings.Contains(line, `"event":"sweep"`)
 		}
 	}
+	if !sweepLine {
+		return fmt.Errorf("the sweep logged no summary line")
+	}
+	return nil
+}
+
+// lostNotification makes a second order whose user pays while its
+// notification never arrives, and checks that nothing has told the
+// merchant's business. Nothing reads the order through the function
+// either: a read would ask WeChat Pay and record the payment itself, and
+// would put the sweep's next query of it a minute off.
+func (d *demoRun) lostNotification(wechat demoWeChat, auth map[string]any) (string, error) {
+	payBody := `{"total_fee":180,"description":"会员充值","request_id":"cart-43"}`
+	d.say("A second order, %s:\n   the user pays, but WeChat Pay's notification is lost (here it is simply never posted), and the\n   user has left the page, so nothing reads the order.", payBody)
+	status, body, err := d.call("POST", "/release/pay", payBody, auth)
+	var order struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	if err != nil || status != 200 || json.Unmarshal(body, &order) != nil || order.OutTradeNo == "" {
+		return "", fmt.Errorf("the second payment did not start: %d %s %v", status, body, err)
+	}
+	fmt.Printf("   POST /release/pay → HTTP %d, out_trade_no %s\n", status, order.OutTradeNo)
+	if _, ok := wechat.pay(order.OutTradeNo); !ok {
+		return "", fmt.Errorf("WeChat Pay did not take the payment of %s", order.OutTradeNo)
+	}
+	list, err := d.events()
+	if err != nil {
+		return "", err
+	}
+	for _, e := range list.Events {
+		if e.Data.OutTradeNo == order.OutTradeNo {
+			return "", fmt.Errorf("the pull API already lists %s", e.demoEvent)
+		}
+	}
+	if err := d.rcv.nothingNew(); err != nil {
+		return "", err
+	}
+	fmt.Println("   WeChat Pay has it paid. The business has heard nothing: no delivery reached the receiver,\n   and the pull API lists no event for it.")
+	return order.OutTradeNo, nil
+}
+
+// sweep has the operator sweep, and checks that it found the lost payment,
+// recorded it and delivered its event.
+func (d *demoRun) sweep(logs *lockedBuffer, lost string) error {
+	const sweep = `{"action":"sweep","min_age":0}`
+	d.say("An operator sweeps by direct invocation:  %s", sweep)
+	payload, err := d.direct(sweep, "demo-sweep")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   → %s\n", payload)
+	var sum struct {
+		Queried         int  `json:"queried"`
+		Paid            int  `json:"paid"`
+		Closed          int  `json:"closed"`
+		RefundsFinished int  `json:"refunds_finished"`
+		EventsDelivered int  `json:"events_delivered"`
+		EventsFailed    int  `json:"events_failed"`
+		More            bool `json:"more"`
+	}
+	if json.Unmarshal(payload, &sum) != nil || sum.Queried != 1 || sum.Paid != 1 || sum.Closed != 0 ||
+		sum.RefundsFinished != 0 || sum.EventsDelivered != 1 || sum.EventsFailed != 0 || sum.More {
+		return fmt.Errorf("the sweep did not find exactly the lost payment")
+	}
+	if _, ok := logs.line(`"order_state"`, lost, `"from":"NOTPAY","to":"SUCCESS"`, `"request_id":"demo-sweep"`); !ok {
+		return fmt.Errorf("the sweep logged no change of %s from NOTPAY", lost)
+	}
+	fmt.Println("   It asked WeChat Pay about the one unpaid order and recorded it paid: NOTPAY until this sweep,\n   SUCCESS now (its order_state line is in the audit trail below).")
+	_, event, err := d.rcv.arrived("order.paid", lost)
+	if err != nil {
+		return err
+	}
+	showArrival("was at the receiver, verified, by the time the sweep answered:", event)
+	return nil
+}
+
+// pullEvents reads the pull API and checks that it lists what the
+// receiver got, in the same order, each delivered once at its first
+// attempt.
+func (d *demoRun) pullEvents() error {
+	d.say(`The pull API, for a backend that polls instead of receiving:  {"action":"events","limit":10}`)
+	list, err := d.events()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   → {\"events\":[%d events],\"has_more\":%t}\n", len(list.Events), list.HasMore)
+	got := d.rcv.Deliveries()
+	if list.HasMore || len(list.Events) != len(got) {
+		return fmt.Errorf("the pull API lists %d events, the receiver got %d deliveries", len(list.Events), len(got))
+	}
+	for i, e := range list.Events {
+		fmt.Printf("     %s  %s, %d attempt(s)\n", e.demoEvent, e.Delivery.State, e.Delivery.Attempts)
+		if e.ID != got[i].ID || e.Delivery.State != "delivered" || e.Delivery.Attempts != 1 || d.rcv.Count(e.ID) != 1 {
+			return fmt.Errorf("%s is not the receiver's delivery %d, delivered once", e.ID, i+1)
+		}
+	}
+	fmt.Printf("   The %d the receiver got, in the same order; each delivered once, at its first attempt.\n", len(got))
 	return nil
 }

@@ -116,7 +116,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 			db.Close()
 
 			s := mustOpen(t, dsn)
-			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 				t.Fatalf("schema versions %v", vs)
 			}
 			o, err := s.Order(ctx, "V1000001")
@@ -142,17 +142,19 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 }
 
-// version2 creates the schema of migrations 1 and 2, as a store of
-// version 2 left it.
-func version2(t *testing.T, dialect string, db *sql.DB) {
+// upTo creates the schema of migrations 1 to v, as a store of version v
+// left it.
+func upTo(t *testing.T, dialect string, db *sql.DB, v int) {
 	t.Helper()
 	ms, err := migrations(dialect)
 	if err != nil {
 		t.Fatal(err)
 	}
 	version1(t, dialect, db)
-	execAll(t, db, ms[1].statements...)
-	execAll(t, db, `INSERT INTO schema_version (version) VALUES (2)`)
+	for _, m := range ms[1:v] {
+		execAll(t, db, m.statements...)
+		execAll(t, db, fmt.Sprintf(`INSERT INTO schema_version (version) VALUES (%d)`, m.version))
+	}
 }
 
 // A database version 2 made keeps every row; the orders it left unpaid
@@ -163,7 +165,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
 			dsn, db := emptyDatabase(t, dialect)
-			version2(t, dialect, db)
+			upTo(t, dialect, db, 2)
 			for _, o := range []struct {
 				no, state string
 				created   int64
@@ -177,7 +179,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 			db.Close()
 
 			s := mustOpen(t, dsn)
-			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 				t.Fatalf("schema versions %v", vs)
 			}
 			for no, expires := range map[string]int64{"V2-paid": 0, "V2-notpay": 4 * hour, "V2-paying": 5 * hour, "V2-closed": 0} {
@@ -220,7 +222,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 					t.Fatalf("schema versions %v", vs)
 				}
 				s.Close()
@@ -228,7 +230,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 			s, _ := Open(ctx, dsn, nil)
 			s.(*sqlStore).db.Exec(`INSERT INTO schema_version (version) VALUES (99)`)
 			s.Close()
-			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 3") {
+			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 4") {
 				t.Fatalf("newer schema: %v", err)
 			}
 		})
@@ -263,7 +265,7 @@ func TestConcurrentMySQLMigrations(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2, 3}) {
+	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 		t.Fatalf("schema versions %v", vs)
 	}
 }

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -108,4 +111,91 @@ func (s *sqlStore) MarkFixed(ctx context.Context, day, outTradeNo, outRefundNo s
 func validDay(day string) bool {
 	_, err := time.Parse(time.DateOnly, day)
 	return err == nil
+}
+
+const (
+	selectReconciliation = `SELECT report, retry_at FROM reconciliations WHERE day = ?`
+	insertReconciliation = `INSERT INTO reconciliations (day, status, report, retry_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
+	updateReconciliation = `UPDATE reconciliations SET status = ?, report = ?, retry_at = ?, updated_at = ? WHERE day = ?`
+)
+
+func (s *sqlStore) Reconciliation(ctx context.Context, day string) (trade.Reconciliation, error) {
+	var report string
+	var retry int64
+	err := s.queryRow(ctx, selectReconciliation, day).Scan(&report, &retry)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return trade.Reconciliation{}, trade.ErrNotFound
+	case err != nil:
+		return trade.Reconciliation{}, fmt.Errorf("store: reading reconciliation: %w", err)
+	}
+	r := trade.Reconciliation{RetryAt: fromMicros(retry)}
+	if err := json.Unmarshal([]byte(report), &r.Report); err != nil {
+		return trade.Reconciliation{}, fmt.Errorf("store: reading reconciliation of %s: %w", day, err)
+	}
+	return r, nil
+}
+
+// reportJSON is the report as stored and compared. No discrepancies are
+// [], never null, so that a report without any reads the same however it
+// was built.
+func reportJSON(r trade.Report) (string, error) {
+	if r.Discrepancies == nil {
+		r.Discrepancies = []trade.Discrepancy{}
+	}
+	b, err := json.Marshal(r)
+	return string(b), err
+}
+
+// SaveReconciliation compares the reports under the day's row lock, so
+// that of concurrent saves of one report exactly one is the change that
+// records the event.
+func (s *sqlStore) SaveReconciliation(ctx context.Context, r trade.Reconciliation, event *trade.Event) (bool, error) {
+	day := r.Report.Date
+	if !validDay(day) {
+		return false, fmt.Errorf("store: saving reconciliation: date %q is not YYYY-MM-DD", day)
+	}
+	report, err := reportJSON(r.Report)
+	if err != nil {
+		return false, fmt.Errorf("store: saving reconciliation: %w", err)
+	}
+	var e trade.Event
+	if event != nil {
+		if e, err = s.completeEvent(*event); err != nil {
+			return false, err
+		}
+	}
+	var changed bool
+	err = s.inTx(ctx, "reconciliation", func(tx *sql.Tx) error {
+		// Two first saves of a day would both find no row, and on MySQL
+		// deadlock on the gap locks of their reads; the events lock, which
+		// a change takes anyway, puts them one after the other.
+		if err := s.lockEvents(ctx, tx); err != nil {
+			return err
+		}
+		var stored string
+		err := s.txQueryRow(ctx, tx, selectReconciliation+s.forUpdate, day).Scan(&stored, new(int64))
+		now := micros(s.now())
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			changed = true
+			_, err = s.txExec(ctx, tx, insertReconciliation, day, r.Report.Status, report, micros(r.RetryAt), now, now)
+		case err != nil:
+			return fmt.Errorf("store: reading reconciliation: %w", err)
+		default:
+			changed = stored != report
+			_, err = s.txExec(ctx, tx, updateReconciliation, r.Report.Status, report, micros(r.RetryAt), now, day)
+		}
+		if err != nil {
+			return fmt.Errorf("store: saving reconciliation: %w", err)
+		}
+		if !changed || event == nil {
+			return nil
+		}
+		return s.insertEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return false, err
+	}
+	return changed, nil
 }

@@ -281,3 +281,116 @@ func TestMarkFixed(t *testing.T) {
 		}
 	})
 }
+
+func report(date string, status trade.ReconcileStatus, ds ...trade.Discrepancy) trade.Report {
+	r := trade.Report{Date: date, Status: status, Discrepancies: ds}
+	r.Payments.Count, r.Payments.TotalFee = 12, 6000
+	r.Refunds.Count, r.Refunds.RefundFee = 1, 100
+	return r
+}
+
+func reconciledEvent(t *testing.T, r trade.Report) *trade.Event {
+	t.Helper()
+	e, err := trade.NewReconciledEvent(r, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &e
+}
+
+// A report is stored as saved, replaces the one before, and is a change
+// (with its event) only when it differs from it.
+func TestReconciliations(t *testing.T) {
+	const day = "2026-11-29"
+	retry := time.Date(2026, 11, 30, 10, 30, 0, 123456789, trade.ChinaTime)
+	missed := trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: "RC000001", Bill: "SUCCESS 1.80", Store: "NOTPAY", Fixed: true}
+	unknown := trade.Discrepancy{Kind: trade.UnknownRefund, OutTradeNo: "RC000002", OutRefundNo: "RC-r1", Bill: "REFUND 1.00 \"<&>\" 退款"}
+	saves := []struct {
+		name    string
+		r       trade.Reconciliation
+		event   bool
+		changed bool
+	}{
+		{"pending, first", trade.Reconciliation{Report: report(day, trade.ReconcilePending), RetryAt: retry}, true, true},
+		{"pending again, later retry", trade.Reconciliation{Report: report(day, trade.ReconcilePending), RetryAt: retry.Add(30 * time.Minute)}, true, false},
+		{"discrepancies", trade.Reconciliation{Report: report(day, trade.ReconcileDiscrepancies, missed, unknown)}, true, true},
+		{"the same again", trade.Reconciliation{Report: report(day, trade.ReconcileDiscrepancies, missed, unknown)}, true, false},
+		{"in another order", trade.Reconciliation{Report: report(day, trade.ReconcileDiscrepancies, unknown, missed)}, true, true},
+		{"changed, no event", trade.Reconciliation{Report: report(day, trade.ReconcileMatched)}, false, true},
+		{"matched again, with an empty list", trade.Reconciliation{Report: report(day, trade.ReconcileMatched, []trade.Discrepancy{}...)}, true, false},
+	}
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		if _, err := s.Reconciliation(ctx, day); !errors.Is(err, trade.ErrNotFound) {
+			t.Fatalf("unknown day: %v", err)
+		}
+		for _, save := range saves {
+			var event *trade.Event
+			if save.event {
+				event = reconciledEvent(t, save.r.Report)
+			}
+			changed, err := s.SaveReconciliation(ctx, save.r, event)
+			if err != nil || changed != save.changed {
+				t.Fatalf("%s: changed %v, %v", save.name, changed, err)
+			}
+			got, err := s.Reconciliation(ctx, day)
+			want := save.r
+			if want.Report.Discrepancies == nil {
+				want.Report.Discrepancies = []trade.Discrepancy{}
+			}
+			want.RetryAt = want.RetryAt.Truncate(time.Microsecond)
+			if err != nil || !reflect.DeepEqual(got.Report, want.Report) || !got.RetryAt.Equal(want.RetryAt) {
+				t.Fatalf("%s:\n%+v %v\nwant %+v", save.name, got, err, want)
+			}
+			var status string
+			s.(*sqlStore).db.QueryRow(`SELECT status FROM reconciliations WHERE day = ?`, day).Scan(&status)
+			if status != string(save.r.Report.Status) {
+				t.Fatalf("%s: status %q", save.name, status)
+			}
+			if event == nil {
+				continue
+			}
+			e, err := s.Event(ctx, event.ID)
+			switch {
+			case save.changed && (err != nil || e.Type != trade.EventBillReconciled || string(e.Data) != string(event.Data)):
+				t.Fatalf("%s: event %+v %v", save.name, e, err)
+			case !save.changed && !errors.Is(err, trade.ErrNotFound):
+				t.Fatalf("%s: an event without a change: %v", save.name, err)
+			}
+		}
+		events, err := s.Events(ctx, "", 100)
+		if err != nil || len(events) != 3 {
+			t.Fatalf("%d events, want 3: %v", len(events), err)
+		}
+
+		// Another day is another row.
+		other := trade.Reconciliation{Report: report("2026-11-28", trade.ReconcileNoBill)}
+		if changed, err := s.SaveReconciliation(ctx, other, nil); !changed || err != nil {
+			t.Fatal(changed, err)
+		}
+		if got, _ := s.Reconciliation(ctx, day); got.Report.Status != trade.ReconcileMatched {
+			t.Fatalf("%+v", got)
+		}
+		if _, err := s.SaveReconciliation(ctx, trade.Reconciliation{Report: report("29/11/2026", trade.ReconcileMatched)}, nil); err == nil {
+			t.Fatal("a malformed date saved")
+		}
+	})
+}
+
+// Of concurrent first saves of one report, one is the change and records
+// its event; the others find it saved.
+func TestConcurrentReconciliationSaves(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		r := trade.Reconciliation{Report: report("2026-11-29", trade.ReconcileMatched)}
+		changes := concurrently(t, func(int) (bool, error) {
+			e, err := trade.NewReconciledEvent(r.Report, time.Now())
+			if err != nil {
+				return false, err
+			}
+			return s.SaveReconciliation(ctx, r, &e)
+		})
+		events, err := s.Events(ctx, "", 100)
+		if changes != 1 || err != nil || len(events) != 1 || events[0].Type != trade.EventBillReconciled {
+			t.Fatalf("%d changes, %d events: %v", changes, len(events), err)
+		}
+	})
+}

@@ -68,7 +68,7 @@ func (s *sqlStore) txQueries() []string {
 		insertNotification, updateState, selectOrder, selectOrder + s.forUpdate,
 		insertRefund, reserveRefund, selectRefunds,
 		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
-		insertEvent,
+		insertEvent, selectReconciliation + s.forUpdate, insertReconciliation, updateReconciliation,
 	}
 	if s.eventsLock != "" {
 		qs = append(qs, s.eventsLock)

@@ -176,21 +176,26 @@ func TestDueRefunds(t *testing.T) {
 	})
 }
 
-// The sweep's queries read by index on SQLite, never a scan of the table:
-// with nothing due they cost next to nothing however many final orders
-// there are.
-func TestSweepQueriesUseIndexes(t *testing.T) {
+// The sweep's and the reconciliation's queries read by index on SQLite,
+// never a scan of the table: with nothing due the sweep costs next to
+// nothing however many final orders there are, and a day's paid orders
+// come in the index's order, without a sort.
+func TestQueriesUseIndexes(t *testing.T) {
 	s := mustOpen(t, "sqlite:"+t.TempDir()+"/wxpay.db").(*sqlStore)
 	pending := trade.DeliveryPending
 	queries := []struct {
-		query string
-		args  []any
-		index string
+		query  string
+		args   []any
+		index  string
+		sorted bool // by the index, not by a temporary B-tree
 	}{
-		{selectDueOrders, []any{1, 1, 10}, "orders_due"},
-		{selectDueRefunds, []any{1, 1, 10}, "refunds_due"},
-		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due"},
-		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_"},
+		{selectDueOrders, []any{1, 1, 10}, "orders_due", true},
+		{selectDueRefunds, []any{1, 1, 10}, "refunds_due", true},
+		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due", false},
+		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_", false},
+		{selectPaidOrders, []any{1, 2, 0, "", paidBatch}, "orders_paid", true},
+		{`SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_orders_1", false},
+		{`SELECT ` + refundColumns + ` FROM refunds WHERE out_refund_no IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_refunds_1", false},
 	}
 	for _, q := range queries {
 		rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)
@@ -212,6 +217,9 @@ func TestSweepQueriesUseIndexes(t *testing.T) {
 		if strings.Contains(text, "SCAN") || !strings.Contains(text, "SEARCH") || !strings.Contains(text, "USING INDEX "+q.index) &&
 			!strings.Contains(text, "USING COVERING INDEX "+q.index) {
 			t.Errorf("%s\nplan:\n%s", q.query, text)
+		}
+		if q.sorted && strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s\nsorts:\n%s", q.query, text)
 		}
 		// The per-order rule looks up earlier pending events by index too.
 		if strings.Contains(q.query, "NOT EXISTS") && !strings.Contains(text, "SEARCH p USING COVERING INDEX events_order") {

@@ -38,11 +38,8 @@ func scanEvent(row scanner) (trade.Event, error) {
 
 // insertEvent records e in tx, the transaction of the change it tells of.
 func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) error {
-	if s.eventsLock != "" {
-		var id int
-		if err := s.txQueryRow(ctx, tx, s.eventsLock).Scan(&id); err != nil {
-			return fmt.Errorf("store: waiting for the events lock: %w", err)
-		}
+	if err := s.lockEvents(ctx, tx); err != nil {
+		return err
 	}
 	d := e.Delivery
 	_, err := s.txExec(ctx, tx, insertEvent, e.ID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
@@ -53,17 +50,39 @@ func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) e
 	return nil
 }
 
+// lockEvents takes, where the dialect has one, the lock held until tx ends
+// by every transaction that records an event.
+func (s *sqlStore) lockEvents(ctx context.Context, tx *sql.Tx) error {
+	if s.eventsLock == "" {
+		return nil
+	}
+	var id int
+	if err := s.txQueryRow(ctx, tx, s.eventsLock).Scan(&id); err != nil {
+		return fmt.Errorf("store: waiting for the events lock: %w", err)
+	}
+	return nil
+}
+
 func lastError(s string) string {
 	return strings.ToValidUTF8(s[:min(len(s), maxLastError)], "")
 }
 
-// AddEvent records e; a missing id, time or delivery state is filled in as
-// trade's constructors would.
+// AddEvent records e, completed by completeEvent.
 func (s *sqlStore) AddEvent(ctx context.Context, e trade.Event) error {
+	e, err := s.completeEvent(e)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, "event", func(tx *sql.Tx) error { return s.insertEvent(ctx, tx, e) })
+}
+
+// completeEvent fills in a missing id, time or delivery state of an event
+// given to the store, as trade's constructors would.
+func (s *sqlStore) completeEvent(e trade.Event) (trade.Event, error) {
 	if e.ID == "" {
 		id, err := trade.NewEventID()
 		if err != nil {
-			return fmt.Errorf("store: event id: %w", err)
+			return trade.Event{}, fmt.Errorf("store: event id: %w", err)
 		}
 		e.ID = id
 	}
@@ -73,7 +92,7 @@ func (s *sqlStore) AddEvent(ctx context.Context, e trade.Event) error {
 	if e.Delivery.State == "" {
 		e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}
 	}
-	return s.inTx(ctx, "event", func(tx *sql.Tx) error { return s.insertEvent(ctx, tx, e) })
+	return e, nil
 }
 
 func (s *sqlStore) Events(ctx context.Context, afterID string, limit int) ([]trade.Event, error) {

@@ -116,7 +116,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 			db.Close()
 
 			s := mustOpen(t, dsn)
-			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 				t.Fatalf("schema versions %v", vs)
 			}
 			o, err := s.Order(ctx, "V1000001")
@@ -142,17 +142,19 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 }
 
-// version2 creates the schema of migrations 1 and 2, as a store of
-// version 2 left it.
-func version2(t *testing.T, dialect string, db *sql.DB) {
+// upTo creates the schema of migrations 1 to v, as a store of version v
+// left it.
+func upTo(t *testing.T, dialect string, db *sql.DB, v int) {
 	t.Helper()
 	ms, err := migrations(dialect)
 	if err != nil {
 		t.Fatal(err)
 	}
 	version1(t, dialect, db)
-	execAll(t, db, ms[1].statements...)
-	execAll(t, db, `INSERT INTO schema_version (version) VALUES (2)`)
+	for _, m := range ms[1:v] {
+		execAll(t, db, m.statements...)
+		execAll(t, db, fmt.Sprintf(`INSERT INTO schema_version (version) VALUES (%d)`, m.version))
+	}
 }
 
 // A database version 2 made keeps every row; the orders it left unpaid
@@ -163,7 +165,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
 			dsn, db := emptyDatabase(t, dialect)
-			version2(t, dialect, db)
+			upTo(t, dialect, db, 2)
 			for _, o := range []struct {
 				no, state string
 				created   int64
@@ -177,7 +179,7 @@ func TestMigrateFromVersion2(t *testing.T) {
 			db.Close()
 
 			s := mustOpen(t, dsn)
-			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 				t.Fatalf("schema versions %v", vs)
 			}
 			for no, expires := range map[string]int64{"V2-paid": 0, "V2-notpay": 4 * hour, "V2-paying": 5 * hour, "V2-closed": 0} {
@@ -210,6 +212,67 @@ func TestMigrateFromVersion2(t *testing.T) {
 	}
 }
 
+// A database version 3 made keeps every row, its orders and refunds read
+// as fixed by no day, and the paid ones are found by payment time.
+func TestMigrateFromVersion3(t *testing.T) {
+	paid := time.Date(2026, 11, 29, 12, 0, 0, 0, trade.ChinaTime)
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			dsn, db := emptyDatabase(t, dialect)
+			upTo(t, dialect, db, 3)
+			for _, o := range []struct {
+				no, state string
+				paid      int64
+			}{{"V3-paid", "SUCCESS", micros(paid)}, {"V3-refunded", "REFUND", micros(paid) + 1}, {"V3-notpay", "NOTPAY", 0}} {
+				execAll(t, db, fmt.Sprintf(`INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
+					prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, updated_at, expires_at, next_query_at)
+					VALUES ('%s', 'o1', 'r-%[1]s', 100, '会员', 'a', 'wx1', '%s', '42', 0, 1, %d, 3, 4, 5)`, o.no, o.state, o.paid))
+			}
+			execAll(t, db, `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, created_at, updated_at, accepted, next_query_at)
+				VALUES ('V3-r1', 'V3-refunded', 100, '退货', 'SUCCESS', '5000', 5, 6, 1, 7)`,
+				`INSERT INTO events (id, type, out_trade_no, data, created_at, state, last_error)
+				VALUES ('evt_v3', 'order.paid', 'V3-paid', '{}', 8, 'pending', '')`)
+			db.Close()
+
+			s := mustOpen(t, dsn)
+			if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
+				t.Fatalf("schema versions %v", vs)
+			}
+			orders, err := s.OrdersByNo(ctx, []string{"V3-paid", "V3-refunded", "V3-notpay"})
+			if err != nil || len(orders) != 3 {
+				t.Fatalf("%+v %v", orders, err)
+			}
+			for no, o := range orders {
+				if o.RequestID != "r-"+no || o.TransactionID != "42" || o.Attach != "a" || micros(o.CreatedAt) != 1 ||
+					micros(o.ExpiresAt) != 4 || micros(o.NextQueryAt) != 5 || o.FixedOn != "" {
+					t.Errorf("%s: %+v", no, o)
+				}
+			}
+			r, err := s.Refund(ctx, "V3-r1")
+			if err != nil || r.State != trade.RefundSuccess || r.RefundID != "5000" || !r.Accepted || micros(r.NextQueryAt) != 7 || r.FixedOn != "" {
+				t.Errorf("%+v %v", r, err)
+			}
+			if e, err := s.Event(ctx, "evt_v3"); err != nil || e.OutTradeNo != "V3-paid" {
+				t.Errorf("%+v %v", e, err)
+			}
+			var got []string
+			err = s.PaidOrders(ctx, paid, paid.Add(time.Second), func(o trade.Order) error {
+				got = append(got, o.OutTradeNo)
+				return nil
+			})
+			if err != nil || !slices.Equal(got, []string{"V3-paid", "V3-refunded"}) {
+				t.Errorf("paid orders %q %v", got, err)
+			}
+			if err := s.MarkFixed(ctx, "2026-11-29", "V3-refunded", "V3-r1"); err != nil {
+				t.Fatal(err)
+			}
+			if changed, err := s.SaveReconciliation(ctx, trade.Reconciliation{Report: trade.Report{Date: "2026-11-29", Status: trade.ReconcileMatched}}, nil); !changed || err != nil {
+				t.Fatal(changed, err)
+			}
+		})
+	}
+}
+
 func TestMigrateAgainAndNewer(t *testing.T) {
 	for _, dialect := range dialects {
 		t.Run(dialect, func(t *testing.T) {
@@ -220,7 +283,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3}) {
+				if vs := versions(t, s); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 					t.Fatalf("schema versions %v", vs)
 				}
 				s.Close()
@@ -228,7 +291,7 @@ func TestMigrateAgainAndNewer(t *testing.T) {
 			s, _ := Open(ctx, dsn, nil)
 			s.(*sqlStore).db.Exec(`INSERT INTO schema_version (version) VALUES (99)`)
 			s.Close()
-			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 3") {
+			if _, err := Open(ctx, dsn, nil); err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 4") {
 				t.Fatalf("newer schema: %v", err)
 			}
 		})
@@ -263,7 +326,7 @@ func TestConcurrentMySQLMigrations(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2, 3}) {
+	if vs := versions(t, mustOpen(t, dsn)); !slices.Equal(vs, []int{1, 2, 3, 4}) {
 		t.Fatalf("schema versions %v", vs)
 	}
 }

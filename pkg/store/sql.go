@@ -68,7 +68,7 @@ func (s *sqlStore) txQueries() []string {
 		insertNotification, updateState, selectOrder, selectOrder + s.forUpdate,
 		insertRefund, reserveRefund, selectRefunds,
 		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
-		insertEvent,
+		insertEvent, selectReconciliation + s.forUpdate, insertReconciliation, updateReconciliation,
 	}
 	if s.eventsLock != "" {
 		qs = append(qs, s.eventsLock)
@@ -186,7 +186,7 @@ func nullable(s string) any {
 }
 
 const orderColumns = `out_trade_no, openid, COALESCE(request_id, ''), total_fee, description, attach,
-	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at`
+	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at, fixed_on`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no = ?`
 
@@ -196,7 +196,7 @@ func scanOrder(row scanner) (trade.Order, error) {
 	var o trade.Order
 	var created, paid, expires, next int64
 	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
-		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next)
+		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next, &o.FixedOn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Order{}, trade.ErrNotFound
 	}
@@ -425,7 +425,7 @@ func (s *sqlStore) RecordNotification(ctx context.Context, n trade.Notification)
 	return nil
 }
 
-const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at, next_query_at`
+const refundColumns = `out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, accepted, created_at, next_query_at, fixed_on`
 
 const selectRefund = `SELECT ` + refundColumns + ` FROM refunds WHERE out_refund_no = ?`
 
@@ -435,7 +435,7 @@ const selectRefunds = `SELECT ` + refundColumns + ` FROM refunds WHERE out_trade
 func scanRefund(row scanner) (trade.Refund, error) {
 	var r trade.Refund
 	var created, next int64
-	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created, &next)
+	err := row.Scan(&r.OutRefundNo, &r.OutTradeNo, &r.RefundFee, &r.Reason, &r.State, &r.RefundID, &r.Accepted, &created, &next, &r.FixedOn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Refund{}, trade.ErrNotFound
 	}

@@ -1,5 +1,6 @@
 // Package store keeps orders, refunds, the record of verified
-// notifications and the events of their changes (an outbox), in SQLite
+// notifications, the events of their changes (an outbox) and each day's
+// reconciliation with WeChat Pay's bill, in SQLite
 // (embedded, the default) or MySQL (TencentDB / TDSQL-C, shared by every
 // instance). Both backends run the same SQL and pass the same test suite.
 // Every state change is a conditional update under its row's lock, in the

@@ -1,11 +1,13 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
@@ -21,6 +23,10 @@ const (
 	// MaxReconcileAge is how far back an operator may reconcile.
 	MaxReconcileAge = 90 * 24 * time.Hour
 	lookupBatch     = 1000
+	// maxDiscrepancies bounds a report (and its ERROR lines): a day where
+	// everything differs is one problem, not 100,000; the summary line
+	// keeps the full count.
+	maxDiscrepancies = 1000
 )
 
 // ErrBillInvalid marks a bill that could not be read or does not add up.
@@ -76,7 +82,11 @@ func (s *Service) Reconcile(ctx context.Context, day time.Time) (*trade.Report, 
 			r.report.Status = trade.ReconcileDiscrepancies
 		}
 	}
-	if err := s.saveReport(ctx, r.report, retryAt); err != nil {
+	// In a stable order, so that a rerun stores the same report.
+	slices.SortStableFunc(r.report.Discrepancies, func(a, b trade.Discrepancy) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.OutTradeNo, b.OutTradeNo), cmp.Compare(a.OutRefundNo, b.OutRefundNo))
+	})
+	if err := s.saveReport(ctx, r.report, retryAt, max(r.found, len(r.report.Discrepancies))); err != nil {
 		return nil, err
 	}
 	return &r.report, nil
@@ -84,7 +94,7 @@ func (s *Service) Reconcile(ctx context.Context, day time.Time) (*trade.Report, 
 
 // saveReport stores the report, logs it, and sends bill.reconciled when a
 // finished report changed.
-func (s *Service) saveReport(ctx context.Context, rep trade.Report, retryAt time.Time) error {
+func (s *Service) saveReport(ctx context.Context, rep trade.Report, retryAt time.Time, found int) error {
 	var event *trade.Event
 	if rep.Status != trade.ReconcilePending {
 		e, err := trade.NewReconciledEvent(rep, s.now())
@@ -105,7 +115,7 @@ func (s *Service) saveReport(ctx context.Context, rep trade.Report, retryAt time
 	s.log().LogAttrs(ctx, slog.LevelInfo, "reconciliation", slog.String("event", "reconciliation"), slog.String("date", rep.Date),
 		slog.String("status", string(rep.Status)), slog.Int("payments", rep.Payments.Count), slog.Int64("total_fee", rep.Payments.TotalFee),
 		slog.Int("refunds", rep.Refunds.Count), slog.Int64("refund_fee", rep.Refunds.RefundFee),
-		slog.Int("discrepancies", len(rep.Discrepancies)), slog.Bool("changed", changed))
+		slog.Int("discrepancies", found), slog.Bool("changed", changed))
 	if changed && event != nil && s.Target != nil {
 		if e, ok, err := s.Store.ClaimEvent(ctx, event.ID, s.now(), eventLease); err == nil && ok {
 			s.deliver(ctx, e) // failures are the sweep's to retry
@@ -134,6 +144,7 @@ type reconciliation struct {
 	date   string
 	report trade.Report
 	billed map[string]struct{} // out_trade_no of the bill's payments of this app
+	found  int                 // discrepancies found, listed or not
 	batch  []bill.Row
 	// fixes are the differences a verified query may fix, made only once
 	// the whole bill has been read and checked.
@@ -216,7 +227,12 @@ func (r *reconciliation) compare() error {
 	return nil
 }
 
+// add lists a discrepancy and returns its index, or -1 past the bound.
 func (r *reconciliation) add(d trade.Discrepancy) int {
+	r.found++
+	if len(r.report.Discrepancies) >= maxDiscrepancies {
+		return -1
+	}
 	r.report.Discrepancies = append(r.report.Discrepancies, d)
 	return len(r.report.Discrepancies) - 1
 }
@@ -238,7 +254,7 @@ func (r *reconciliation) comparePayment(row bill.Row, orders map[string]trade.Or
 		r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee), Fixed: true})
 	case !o.State.Paid():
 		at := r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee)})
-		r.fixes = append(r.fixes, fix{at: at, order: o, row: row})
+		r.fixes = append(r.fixes, fix{at: at, order: o, row: row}) // fixed even when not listed
 	}
 }
 
@@ -263,7 +279,6 @@ func (r *reconciliation) compareRefund(row bill.Row, refunds map[string]trade.Re
 // confirms it: the bill is unsigned on v2, so its word alone changes nothing.
 func (r *reconciliation) fix(ctx context.Context) error {
 	for _, f := range r.fixes {
-		d := &r.report.Discrepancies[f.at]
 		if f.row.IsRefund() {
 			st, err := r.s.WeChat.QueryRefund(ctx, f.row.OutRefundNo)
 			if err != nil || st.State != trade.RefundSuccess || st.RefundFee != f.row.RefundFee {
@@ -286,7 +301,9 @@ func (r *reconciliation) fix(ctx context.Context) error {
 		if err := r.s.Store.MarkFixed(ctx, r.date, f.row.OutTradeNo, refundNo(f.row)); err != nil {
 			return fromStore(err)
 		}
-		d.Fixed = true
+		if f.at >= 0 {
+			r.report.Discrepancies[f.at].Fixed = true
+		}
 	}
 	return nil
 }

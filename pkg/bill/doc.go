@@ -13,8 +13,9 @@
 //
 // The package does no I/O beyond the io.Reader and io.Writer it is given.
 //
-// Format: https://pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html
-// v2: https://pay.weixin.qq.com/doc/v2/merchant/4011985040
-// v3: https://pay.weixin.qq.com/docs/merchant/apis/in-app-payment/get-trade-bill.html (the same
-// tradebill API serves mini-program merchants)
+// WeChat Pay's pages:
+//   - the format: https://pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html
+//   - v2 downloadbill: https://pay.weixin.qq.com/doc/v2/merchant/4011985040
+//   - v3 tradebill: https://pay.weixin.qq.com/docs/merchant/apis/in-app-payment/get-trade-bill.html
+//     (the same API serves mini-program merchants)
 package bill

@@ -6,8 +6,8 @@ import (
 )
 
 // Layout is the set of columns a bill has. WeChat Pay serves two: merchants
-// with no-recharge coupons enabled (every merchant since 2018) get Current,
-// and a few older merchants still get Older.
+// with no-recharge coupons enabled (the default for those who joined since
+// 2018) get Current, and a few older merchants still get Older.
 type Layout int
 
 // The layouts.

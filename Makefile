@@ -28,6 +28,7 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzDecodeXML$$' -fuzztime $(FUZZTIME) ./pkg/wxpay
 	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/httpevent
 	go test -run '^$$' -fuzz '^FuzzParseTotalFee$$' -fuzztime $(FUZZTIME) ./pkg/payinput
+	go test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./pkg/bill
 
 # make demo V=v3 runs it for a merchant with only API v3 public-key credentials.
 demo: build

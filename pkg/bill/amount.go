@@ -4,10 +4,9 @@ import (
 	"math"
 	"strconv"
 	"time"
-)
 
-// chinaTime is the zone of the bill's 交易时间; fixed, so no tzdata is needed.
-var chinaTime = time.FixedZone("CST", 8*3600)
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+)
 
 // timeLayout is how the bill writes 交易时间.
 const timeLayout = "2006-01-02 15:04:05"
@@ -99,7 +98,7 @@ func parseTime(b []byte) (time.Time, bool) {
 	if v[1] < 1 || v[1] > 12 || v[2] < 1 || v[3] > 23 || v[4] > 59 || v[5] > 59 {
 		return time.Time{}, false
 	}
-	t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], 0, chinaTime)
+	t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], 0, trade.ChinaTime)
 	if t.Day() != v[2] { // time.Date moved a 30 February into March
 		return time.Time{}, false
 	}

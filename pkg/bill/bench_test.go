@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // BenchmarkReader reads a day of 100,000 rows, one in ten a refund, as the
@@ -13,7 +15,7 @@ import (
 func BenchmarkReader(b *testing.B) {
 	const n = 100_000
 	rows := make([]Row, n)
-	day := time.Date(2026, 11, 29, 0, 0, 0, 0, chinaTime)
+	day := time.Date(2026, 11, 29, 0, 0, 0, 0, trade.ChinaTime)
 	for i := range rows {
 		rows[i] = Row{TradeTime: day.Add(time.Duration(i) * 800 * time.Millisecond), AppID: "wx2421b1c4370ec43b", MchID: "10000100",
 			TransactionID: "4200002166202611290324636876", OutTradeNo: "20261129100000a", TradeState: "SUCCESS",

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // A simulator writes the bill of what it saw; reconciliation reads it back,
 // and trusts the rows only once Next says io.EOF.
 func Example() {
-	paid := time.Date(2026, 11, 29, 10, 0, 3, 0, time.FixedZone("CST", 8*3600))
+	paid := time.Date(2026, 11, 29, 10, 0, 3, 0, trade.ChinaTime)
 	var file bytes.Buffer // in production: the decompressed download
 	err := bill.Encode(&file, bill.Current, []bill.Row{
 		{TradeTime: paid, AppID: "wx2421b1c4370ec43b", MchID: "10000100", TransactionID: "4200002166202611290324636876",

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // mustRead returns a file of testdata as a string.
@@ -44,7 +46,7 @@ func readAll(bill string) (Layout, []Row, Summary, error) {
 }
 
 func at(s string) time.Time {
-	t, err := time.ParseInLocation(timeLayout, s, chinaTime)
+	t, err := time.ParseInLocation(timeLayout, s, trade.ChinaTime)
 	if err != nil {
 		panic(err)
 	}

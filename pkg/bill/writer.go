@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 // Writer writes a trade bill of type ALL the way WeChat Pay serves it
@@ -157,7 +159,7 @@ func (w *Writer) value(dst []byte, name string, row *Row) []byte {
 	refund := row.IsRefund()
 	switch name {
 	case colTradeTime:
-		return row.TradeTime.In(chinaTime).AppendFormat(dst, timeLayout)
+		return row.TradeTime.In(trade.ChinaTime).AppendFormat(dst, timeLayout)
 	case colAppID:
 		return append(dst, row.AppID...)
 	case colMchID:

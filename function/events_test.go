@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tencentyun/scf-go-lib/functioncontext"
+	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
+	"github.com/wxpay-scf/wxpay-scf/pkg/webhook/webhooktest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+)
+
+// listedEvent is an event as {"action":"events"} lists it.
+type listedEvent struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	CreatedAt string          `json:"created_at"`
+	Data      json.RawMessage `json:"data"`
+	Delivery  struct {
+		State     string `json:"state"`
+		Attempts  int    `json:"attempts"`
+		LastError string `json:"last_error"`
+	} `json:"delivery"`
+}
+
+// outTradeNo is the order the event is about.
+func (e listedEvent) outTradeNo() string {
+	var d struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	json.Unmarshal(e.Data, &d)
+	return d.OutTradeNo
+}
+
+// startReceiver starts a webhook receiver (webhooktest.Start or StartTLS)
+// and returns it with the edit that makes it the function's events target;
+// the test puts it on the fixture's clock (SetClock).
+func startReceiver(t *testing.T, start func(webhook.Secret) *webhooktest.Receiver) (*webhooktest.Receiver, func(map[string]string)) {
+	t.Helper()
+	raw, secret := testEventsSecret(t)
+	r := start(secret)
+	t.Cleanup(r.Close)
+	return r, func(env map[string]string) { env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = r.URL(), raw }
+}
+
+// both applies edits in turn.
+func both(edits ...func(map[string]string)) func(map[string]string) {
+	return func(env map[string]string) {
+		for _, e := range edits {
+			if e != nil {
+				e(env)
+			}
+		}
+	}
+}
+
+// directOn invokes a with a direct event, as an operator does, and returns
+// the answer as the runtime would marshal it, or the function error's
+// message.
+func directOn(t *testing.T, a *app, event string, timeout time.Duration) (json.RawMessage, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "req-direct"})
+	out, err := a.invoke(ctx, json.RawMessage(event))
+	if err != nil {
+		return nil, err.Error()
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, ""
+}
+
+// direct is directOn the fixture's function, failing the test on a function error.
+func (f *fixture) direct(event string) json.RawMessage {
+	f.t.Helper()
+	raw, msg := directOn(f.t, f.app, event, 3*time.Second)
+	if msg != "" {
+		f.t.Fatalf("%s: %s", event, msg)
+	}
+	return raw
+}
+
+// directError invokes with a direct event that must fail, and returns the
+// function error's code.
+func (f *fixture) directError(event string) string {
+	f.t.Helper()
+	raw, msg := directOn(f.t, f.app, event, 3*time.Second)
+	code, _, ok := strings.Cut(msg, ": ")
+	if msg == "" || !ok {
+		f.t.Fatalf("%s: answered %s, want a function error", event, raw)
+	}
+	return code
+}
+
+// events lists every event through the pull API, a page at a time.
+func (f *fixture) events() []listedEvent {
+	f.t.Helper()
+	var all []listedEvent
+	after := ""
+	for {
+		q := `{"action":"events","limit":100}`
+		if after != "" {
+			q = `{"action":"events","limit":100,"after":"` + after + `"}`
+		}
+		var page struct {
+			Events  []listedEvent `json:"events"`
+			HasMore bool          `json:"has_more"`
+		}
+		if err := json.Unmarshal(f.direct(q), &page); err != nil {
+			f.t.Fatal(err)
+		}
+		all = append(all, page.Events...)
+		if !page.HasMore {
+			return all
+		}
+		after = page.Events[len(page.Events)-1].ID
+	}
+}
+
+// eventsOf returns the listed events of order no of type typ.
+func (f *fixture) eventsOf(no, typ string) []listedEvent {
+	f.t.Helper()
+	var out []listedEvent
+	for _, e := range f.events() {
+		if e.outTradeNo() == no && e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// theEvent is the one event of order no of type typ.
+func (f *fixture) theEvent(no, typ string) listedEvent {
+	f.t.Helper()
+	got := f.eventsOf(no, typ)
+	if len(got) != 1 {
+		f.t.Fatalf("%d %s events of %s", len(got), typ, no)
+	}
+	return got[0]
+}
+
+// newOrder creates an order for a new user by direct invocation.
+func (f *fixture) newOrder() string {
+	f.t.Helper()
+	openid := unique("o-")
+	f.sim.AddUser(openid)
+	var res payment.Result
+	if err := json.Unmarshal(f.direct(`{"total_fee":180,"openid":"`+openid+`"}`), &res); err != nil || res.OutTradeNo == "" {
+		f.t.Fatalf("pay: %v", err)
+	}
+	return res.OutTradeNo
+}
+
+// paid creates an order and has the user pay it, notification included.
+func (f *fixture) paid() string {
+	f.t.Helper()
+	no := f.newOrder()
+	note, ok := f.sim.Pay(no)
+	if !ok {
+		f.t.Fatal("the simulator refused the payment")
+	}
+	if r := f.notify(note); r != "SUCCESS" {
+		f.t.Fatalf("notification: %s", r)
+	}
+	return no
+}
+
+// sweep runs a direct sweep that includes orders created this instant.
+func (f *fixture) sweep() payment.SweepSummary {
+	f.t.Helper()
+	return f.sweepWithin(3 * time.Second)
+}
+
+// sweepWithin is sweep in an invocation of timeout.
+func (f *fixture) sweepWithin(timeout time.Duration) payment.SweepSummary {
+	f.t.Helper()
+	raw, msg := directOn(f.t, f.app, `{"action":"sweep","min_age":0}`, timeout)
+	var sum payment.SweepSummary
+	if err := json.Unmarshal(raw, &sum); msg != "" || err != nil {
+		f.t.Fatalf("sweep: %s %v", msg, err)
+	}
+	return sum
+}
+
+// stored reads an order from the store itself, asking WeChat Pay nothing.
+func (f *fixture) stored(no string) trade.Order {
+	f.t.Helper()
+	o, err := f.store.Store.Order(context.Background(), no)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return o
+}
+
+// A webhook that fails, hangs or cannot be trusted never holds up the
+// answer to WeChat Pay: the notification is answered success within its
+// invocation's deadline, the event waits as pending with the attempt's
+// error, and the sweep tries again on schedule (1 min, then 5 min), by the
+// function's clock, until the receiver takes it.
+func TestWebhookDownNeverBlocksANotification(t *testing.T) {
+	cases := []struct {
+		name    string
+		start   func(webhook.Secret) *webhooktest.Receiver
+		mode    webhooktest.Mode
+		cause   string // in last_error
+		recover bool   // the receiver accepts again later
+	}{
+		{"500", webhooktest.Start, webhooktest.Fail, "500", true},
+		{"hang", webhooktest.Start, webhooktest.Hang, "no answer", true},
+		// The function's transport trusts the system's roots only.
+		{"untrusted TLS", webhooktest.StartTLS, webhooktest.Accept, "certificate", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			receiver, target := startReceiver(t, c.start)
+			receiver.SetMode(c.mode)
+			f := newFixture(t, target)
+			receiver.SetClock(f.clock.Now)
+			no := f.newOrder()
+			note, _ := f.sim.Pay(no)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			deadline, _ := ctx.Deadline()
+			out, err := f.app.invoke(ctx, json.RawMessage(urlEvent("POST", "/release/notify", string(note), nil)))
+			if answered := time.Now(); answered.After(deadline) {
+				t.Fatalf("answered %v after the invocation's deadline", answered.Sub(deadline))
+			}
+			resp, _ := out.(*httpevent.Response)
+			if err != nil || resp == nil || !wxpaytest.IsSuccessReply([]byte(resp.Body)) {
+				t.Fatalf("the notification was not acknowledged: %+v %v", out, err)
+			}
+			if f.stored(no).State != trade.Success {
+				t.Fatal("the payment was not recorded")
+			}
+			e := f.theEvent(no, "order.paid")
+			if e.Delivery.State != "pending" || e.Delivery.Attempts != 1 || !strings.Contains(e.Delivery.LastError, c.cause) {
+				t.Fatalf("after the first attempt: %+v", e.Delivery)
+			}
+
+			// Not due yet: a sweep leaves it alone.
+			if sum := f.sweep(); sum.EventsDelivered+sum.EventsFailed != 0 || f.theEvent(no, "order.paid").Delivery.Attempts != 1 {
+				t.Fatalf("tried again before its time: %+v", sum)
+			}
+			// A minute later the sweep tries again; a receiver that still hangs
+			// holds the sweep no longer than its invocation, and the attempt is
+			// recorded.
+			f.clock.Advance(time.Minute + time.Second)
+			if sum := f.sweepWithin(2 * time.Second); sum.EventsFailed != 1 {
+				t.Fatalf("the second attempt: %+v", sum)
+			}
+			if e := f.theEvent(no, "order.paid"); e.Delivery.State != "pending" || e.Delivery.Attempts != 2 || !strings.Contains(e.Delivery.LastError, c.cause) {
+				t.Fatalf("after the second attempt: %+v", e.Delivery)
+			}
+			f.clock.Advance(4 * time.Minute)
+			if sum := f.sweep(); sum.EventsFailed+sum.EventsDelivered != 0 {
+				t.Fatalf("tried again before 5 minutes: %+v", sum)
+			}
+			f.clock.Advance(time.Minute + time.Second)
+			if !c.recover {
+				if sum := f.sweep(); sum.EventsFailed != 1 {
+					t.Fatalf("the third attempt: %+v", sum)
+				}
+				if e := f.theEvent(no, "order.paid"); e.Delivery.State != "pending" || e.Delivery.Attempts != 3 || len(receiver.Deliveries()) != 0 {
+					t.Fatalf("%+v", e.Delivery)
+				}
+				return
+			}
+			receiver.SetMode(webhooktest.Accept)
+			if sum := f.sweep(); sum.EventsDelivered != 1 || sum.EventsFailed != 0 {
+				t.Fatalf("sweep: %+v", sum)
+			}
+			e = f.theEvent(no, "order.paid")
+			if e.Delivery.State != "delivered" || e.Delivery.Attempts != 3 || e.Delivery.LastError != "" || receiver.Count(e.ID) != 1 {
+				t.Fatalf("after the retry: %+v, received %d times", e.Delivery, receiver.Count(e.ID))
+			}
+		})
+	}
+}

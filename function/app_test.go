@@ -181,7 +181,11 @@ func (s *testStore) ClaimEvents(ctx context.Context, now time.Time, lease time.D
 	if s.down.Load() {
 		return nil, errStoreDown
 	}
-	return s.Store.ClaimEvents(ctx, now, lease, no, limit)
+	events, err := s.Store.ClaimEvents(ctx, now, lease, no, limit)
+	if err == nil {
+		s.succeeded("ClaimEvents")
+	}
+	return events, err
 }
 
 func (s *testStore) ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error) {

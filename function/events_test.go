@@ -286,3 +286,72 @@ func TestWebhookDownNeverBlocksANotification(t *testing.T) {
 		})
 	}
 }
+
+// An event is never lost to a store that is down. Down while a
+// notification is recorded: it is answered FAIL and nothing is recorded,
+// and WeChat Pay's retry records the payment and one event. Down right
+// after the payment commits: the notification is answered success (it is
+// recorded) and the sweep delivers the event the first attempt could not
+// claim. Down when a delivery's outcome is recorded: the event is
+// delivered again, with the same id, once its lease runs out.
+func TestStoreDownLosesNoEvent(t *testing.T) {
+	receiver, target := startReceiver(t, webhooktest.Start)
+	f := newFixture(t, target)
+	receiver.SetClock(f.clock.Now)
+
+	no := f.newOrder()
+	note, _ := f.sim.Pay(no)
+	f.store.down.Store(true)
+	if r := f.notify(note); r != "FAIL" {
+		t.Fatalf("a notification the store could not record: %s", r)
+	}
+	f.store.down.Store(false)
+	if f.stored(no).State != trade.NotPay || f.store.notes.Load() != 0 || len(f.events()) != 0 || f.stateChanges(no) != 0 {
+		t.Fatalf("recorded while the store was down: %s", f.log.String())
+	}
+	for range 2 { // WeChat Pay's retry, and a duplicate
+		if r := f.notify(note); r != "SUCCESS" {
+			t.Fatalf("the retry: %s", r)
+		}
+	}
+	e := f.theEvent(no, "order.paid")
+	if len(f.events()) != 1 || e.Delivery.State != "delivered" || receiver.Count(e.ID) != 1 || f.stateChanges(no) != 1 {
+		t.Fatalf("%d events, %+v, received %d times", len(f.events()), e.Delivery, receiver.Count(e.ID))
+	}
+
+	// paidThenDown has a new order paid, its notification recorded and the
+	// store go down right after call, then come back.
+	paidThenDown := func(call string) string {
+		no := f.newOrder()
+		note, _ := f.sim.Pay(no)
+		f.store.goDownAfter(call)
+		if r := f.notify(note); r != "SUCCESS" {
+			t.Fatalf("a recorded notification: %s", r)
+		}
+		f.store.down.Store(false)
+		return no
+	}
+	no = paidThenDown("ApplyNotification")
+	if e := f.theEvent(no, "order.paid"); e.Delivery.State != "pending" || e.Delivery.Attempts != 0 || receiver.Count(e.ID) != 0 {
+		t.Fatalf("unclaimed: %+v", e.Delivery)
+	}
+	if sum := f.sweep(); sum.EventsDelivered != 1 {
+		t.Fatalf("sweep: %+v", sum)
+	}
+	if e := f.theEvent(no, "order.paid"); e.Delivery.State != "delivered" || receiver.Count(e.ID) != 1 {
+		t.Fatalf("after the sweep: %+v", e.Delivery)
+	}
+
+	no = paidThenDown("ClaimEvents")
+	e = f.theEvent(no, "order.paid")
+	if e.Delivery.State != "pending" || receiver.Count(e.ID) != 1 {
+		t.Fatalf("a delivery whose outcome was not recorded: %+v", e.Delivery)
+	}
+	if sum := f.sweep(); sum.EventsDelivered != 0 {
+		t.Fatalf("delivered again while its lease holds: %+v", sum)
+	}
+	f.clock.Advance(time.Minute + time.Second)
+	if sum := f.sweep(); sum.EventsDelivered != 1 || receiver.Count(e.ID) != 2 || f.theEvent(no, "order.paid").Delivery.State != "delivered" {
+		t.Fatalf("after the lease: %+v, received %d times", sum, receiver.Count(e.ID))
+	}
+}

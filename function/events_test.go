@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -353,5 +354,80 @@ func TestStoreDownLosesNoEvent(t *testing.T) {
 	f.clock.Advance(time.Minute + time.Second)
 	if sum := f.sweep(); sum.EventsDelivered != 1 || receiver.Count(e.ID) != 2 || f.theEvent(no, "order.paid").Delivery.State != "delivered" {
 		t.Fatalf("after the lease: %+v, received %d times", sum, receiver.Count(e.ID))
+	}
+}
+
+// A configuration error of the events feature alone, or of the order TTL,
+// is logged once by variable at ERROR, never with its value; payments and
+// notifications go on and events are recorded for the pull API. An events
+// error stops delivery (nothing reaches the receiver, not even by a sweep
+// or a redelivery); a bad TTL falls back to 2 h.
+func TestEventsConfigurationErrors(t *testing.T) {
+	secretOf := func(n int) string { return "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, n)) }
+	cases := []struct {
+		name, variable, value string
+		edit                  func(env map[string]string, url, secret string)
+	}{
+		{"secret without whsec_", "WXPAY_EVENTS_SECRET", strings.TrimPrefix(secretOf(32), "whsec_"), nil},
+		{"secret of 16 bytes", "WXPAY_EVENTS_SECRET", secretOf(16), nil},
+		{"secret of 65 bytes", "WXPAY_EVENTS_SECRET", secretOf(65), nil},
+		{"secret not base64", "WXPAY_EVENTS_SECRET", "whsec_TEST-not*base64", nil},
+		{"secret without a URL", "WXPAY_EVENTS_URL", "", func(env map[string]string, _, secret string) {
+			env["WXPAY_EVENTS_SECRET"] = secret
+		}},
+		{"http to another host", "WXPAY_EVENTS_URL", "hooks.example.com", func(env map[string]string, _, secret string) {
+			env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = "http://hooks.example.com/wxpay", secret
+		}},
+		{"both targets", "WXPAY_EVENTS_FUNCTION", "TEST-ns/receiver", func(env map[string]string, url, secret string) {
+			env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"], env["WXPAY_EVENTS_FUNCTION"] = url, secret, "TEST-ns/receiver"
+		}},
+		{"TTL 5s", "WXPAY_ORDER_TTL", "5s", nil},
+		{"TTL 200h", "WXPAY_ORDER_TTL", "200h", nil},
+		{"TTL 2 hours", "WXPAY_ORDER_TTL", "2 hours", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw, secret := testEventsSecret(t)
+			receiver := webhooktest.Start(secret)
+			t.Cleanup(receiver.Close)
+			ttl := c.variable == "WXPAY_ORDER_TTL"
+			f := newFixture(t, func(env map[string]string) {
+				switch {
+				case c.edit != nil:
+					c.edit(env, receiver.URL(), raw)
+				case ttl:
+					env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"], env["WXPAY_ORDER_TTL"] = receiver.URL(), raw, c.value
+				default:
+					env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = receiver.URL(), c.value
+				}
+			})
+			no := f.paid()
+			e := f.theEvent(no, "order.paid")
+			log := f.log.String()
+			if strings.Count(log, `"msg":"configuration"`) != 1 || !strings.Contains(log, `"level":"ERROR","msg":"configuration","variable":"`+c.variable+`"`) {
+				t.Fatalf("not logged once by name: %s", log)
+			}
+			if c.value != "" && strings.Contains(log, c.value) {
+				t.Fatalf("the log carries the value: %s", log)
+			}
+			if ttl {
+				expires, err := time.ParseInLocation("20060102150405", f.sim.Order(no).Params["time_expire"], trade.ChinaTime)
+				if d := expires.Sub(f.clock.Now()); err != nil || d < payment.DefaultOrderTTL-time.Minute || d > payment.DefaultOrderTTL {
+					t.Fatalf("time_expire %v from now", d)
+				}
+				if e.Delivery.State != "delivered" || receiver.Count(e.ID) != 1 {
+					t.Fatalf("events stopped for a bad TTL: %+v", e.Delivery)
+				}
+				return
+			}
+			f.clock.Advance(time.Hour)
+			f.sweep()
+			if code := f.directError(`{"action":"redeliver","id":"` + e.ID + `"}`); code != "CONFIG_ERROR" {
+				t.Fatalf("redeliver: %s", code)
+			}
+			if e := f.theEvent(no, "order.paid"); e.Delivery.State != "pending" || e.Delivery.Attempts != 0 || len(receiver.Deliveries()) != 0 {
+				t.Fatalf("delivered with a broken configuration: %+v", e.Delivery)
+			}
+		})
 	}
 }

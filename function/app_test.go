@@ -24,6 +24,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
 
 const (
@@ -68,6 +69,7 @@ type fixture struct {
 	t     *testing.T
 	app   *app
 	sim   *wxpaytest.Sim
+	sim3  *wxpayv3test.Sim // API v3's simulator (newFixtureV3); nil on v2
 	log   *syncBuffer
 	store *testStore
 	clock *testClock

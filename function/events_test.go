@@ -15,6 +15,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook/webhooktest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
 
 // listedEvent is an event as {"action":"events"} lists it.
@@ -154,6 +155,9 @@ func (f *fixture) newOrder() string {
 	f.t.Helper()
 	openid := unique("o-")
 	f.sim.AddUser(openid)
+	if f.sim3 != nil {
+		f.sim3.AddUser(openid)
+	}
 	var res payment.Result
 	if err := json.Unmarshal(f.direct(`{"total_fee":180,"openid":"`+openid+`"}`), &res); err != nil || res.OutTradeNo == "" {
 		f.t.Fatalf("pay: %v", err)
@@ -161,7 +165,21 @@ func (f *fixture) newOrder() string {
 	return res.OutTradeNo
 }
 
-// paid creates an order and has the user pay it, notification included.
+// payAtWeChat has the user pay order no; the notification is lost.
+func (f *fixture) payAtWeChat(no string) {
+	f.t.Helper()
+	ok := false
+	if f.sim3 != nil {
+		_, ok = f.sim3.Pay(no)
+	} else {
+		_, ok = f.sim.Pay(no)
+	}
+	if !ok {
+		f.t.Fatalf("WeChat Pay refused to take the payment of %s", no)
+	}
+}
+
+// paid creates an order and has the user pay it, notification included (v2).
 func (f *fixture) paid() string {
 	f.t.Helper()
 	no := f.newOrder()
@@ -427,6 +445,54 @@ func TestEventsConfigurationErrors(t *testing.T) {
 			}
 			if e := f.theEvent(no, "order.paid"); e.Delivery.State != "pending" || e.Delivery.Attempts != 0 || len(receiver.Deliveries()) != 0 {
 				t.Fatalf("delivered with a broken configuration: %+v", e.Delivery)
+			}
+		})
+	}
+}
+
+// WeChat Pay's word counts only once verified: a sweep whose orderquery
+// answer is forged or unverifiable changes nothing and records no event;
+// the next sweep, once the order is due again, records the payment.
+func TestSweepIgnoresUnverifiedAnswers(t *testing.T) {
+	cases := []struct {
+		name  string
+		v3    bool
+		forge func(f *fixture)
+	}{
+		{"v2 bad signature", false, func(f *fixture) { f.sim.Inject("/pay/orderquery", wxpaytest.Fault{Kind: wxpaytest.BadSignature}) }},
+		{"v2 no signature", false, func(f *fixture) { f.sim.Inject("/pay/orderquery", wxpaytest.Fault{Kind: wxpaytest.NoSignature}) }},
+		{"v3 bad signature", true, func(f *fixture) { f.sim3.Inject(wxpayv3test.Fault{Kind: wxpayv3test.BadSignature}) }},
+		{"v3 probe", true, func(f *fixture) { f.sim3.Inject(wxpayv3test.Fault{Kind: wxpayv3test.Probe}) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var f *fixture
+			if c.v3 {
+				f, _ = newFixtureV3(t, false, nil)
+			} else {
+				f = newFixture(t, nil)
+			}
+			no := f.newOrder()
+			f.payAtWeChat(no)
+			c.forge(f)
+			if sum := f.sweep(); sum.Queried != 1 || sum.Paid != 0 {
+				t.Fatalf("sweep: %+v", sum)
+			}
+			if s := f.stored(no).State; s != trade.NotPay || len(f.events()) != 0 || f.stateChanges(no) != 0 {
+				t.Fatalf("an unverified answer changed the order to %s: %s", s, f.log.String())
+			}
+			if !strings.Contains(f.log.String(), `"msg":"sweep_order","out_trade_no":"`+no+`"`) {
+				t.Fatalf("the refused answer is not logged: %s", f.log.String())
+			}
+			if sum := f.sweep(); sum.Queried != 0 {
+				t.Fatalf("asked again before its time: %+v", sum)
+			}
+			f.clock.Advance(time.Minute + time.Second)
+			if sum := f.sweep(); sum.Queried != 1 || sum.Paid != 1 {
+				t.Fatalf("the next sweep: %+v", sum)
+			}
+			if s := f.stored(no).State; s != trade.Success || len(f.eventsOf(no, "order.paid")) != 1 || f.stateChanges(no) != 1 {
+				t.Fatalf("the order is %s", s)
 			}
 		})
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook/webhooktest"
@@ -495,5 +498,83 @@ func TestSweepIgnoresUnverifiedAnswers(t *testing.T) {
 				t.Fatalf("the order is %s", s)
 			}
 		})
+	}
+}
+
+// instance is another instance of the fixture's function, as SCF runs
+// several: its own app and store connections, with the same environment,
+// simulator, clock and log. Its store is open when it returns.
+func (f *fixture) instance() *app {
+	f.t.Helper()
+	a := &app{
+		getenv: f.app.getenv, log: f.app.log, transport: f.app.transport, certTransport: f.app.certTransport,
+		now: f.app.now, rand: f.app.rand,
+		openStore: func(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error) {
+			s, err := store.Open(ctx, dsn, now)
+			if err == nil {
+				f.t.Cleanup(func() { s.Close() })
+			}
+			return s, err
+		},
+	}
+	a.setup()
+	if _, err := a.service(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+// Sweeps at the same time on several instances of a shared store (the
+// timer's tick on each, an operator's sweep) change each order once and
+// deliver each event once, and together say so.
+func TestConcurrentSweeps(t *testing.T) {
+	dsn := storetest.FreshMySQLDSN(t)
+	receiver, target := startReceiver(t, webhooktest.Start)
+	f := newFixture(t, both(target, func(env map[string]string) { env["WXPAY_STORE"] = dsn }))
+	receiver.SetClock(f.clock.Now)
+	nos := make([]string, 6)
+	for i := range nos {
+		nos[i] = f.newOrder()
+		f.payAtWeChat(nos[i])
+	}
+	instances := []*app{f.app, f.instance(), f.instance()}
+	type answer struct {
+		raw json.RawMessage
+		msg string
+	}
+	answers := make([]answer, len(instances))
+	var wg sync.WaitGroup
+	for i, a := range instances {
+		wg.Go(func() {
+			answers[i].raw, answers[i].msg = directOn(t, a, `{"action":"sweep","min_age":0}`, 5*time.Second)
+		})
+	}
+	wg.Wait()
+	var total payment.SweepSummary
+	for _, a := range answers {
+		var sum payment.SweepSummary
+		if err := json.Unmarshal(a.raw, &sum); a.msg != "" || err != nil {
+			t.Fatalf("sweep: %s %v", a.msg, err)
+		}
+		total.Paid += sum.Paid
+		total.EventsDelivered += sum.EventsDelivered
+		total.EventsFailed += sum.EventsFailed
+	}
+	for _, no := range nos {
+		if n := f.stateChanges(no); n != 1 || f.stored(no).State != trade.Success {
+			t.Fatalf("%s changed %d times", no, n)
+		}
+	}
+	events := f.events()
+	if len(events) != len(nos) {
+		t.Fatalf("%d events for %d payments", len(events), len(nos))
+	}
+	for _, e := range events {
+		if e.Type != "order.paid" || e.Delivery.State != "delivered" || e.Delivery.Attempts != 1 || receiver.Count(e.ID) != 1 {
+			t.Fatalf("%s %s: %+v, received %d times", e.Type, e.ID, e.Delivery, receiver.Count(e.ID))
+		}
+	}
+	if total.Paid != len(nos) || total.EventsDelivered != len(nos) || total.EventsFailed != 0 {
+		t.Fatalf("the sweeps together report %+v for %d payments", total, len(nos))
 	}
 }

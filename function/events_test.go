@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -576,5 +582,199 @@ func TestConcurrentSweeps(t *testing.T) {
 	}
 	if total.Paid != len(nos) || total.EventsDelivered != len(nos) || total.EventsFailed != 0 {
 		t.Fatalf("the sweeps together report %+v for %d payments", total, len(nos))
+	}
+}
+
+// refund asks for a refund of fee on order no by direct invocation and has
+// WeChat Pay finish it, its notification delivered; it returns the
+// out_refund_no.
+func (f *fixture) refund(no string, fee int) string {
+	f.t.Helper()
+	refundNo := unique("R-")
+	f.direct(fmt.Sprintf(`{"action":"refund","out_trade_no":%q,"refund_fee":%d,"out_refund_no":%q}`, no, fee, refundNo))
+	note, ok := f.sim.CompleteRefund(refundNo, "SUCCESS")
+	if !ok {
+		f.t.Fatalf("WeChat Pay has no refund %s", refundNo)
+	}
+	if r := f.notify(note); r != "SUCCESS" {
+		f.t.Fatalf("refund notification: %s", r)
+	}
+	return refundNo
+}
+
+// page reads one page of the pull API as JSON objects.
+func (f *fixture) page(query string) (events []map[string]any, hasMore bool) {
+	f.t.Helper()
+	var p struct {
+		Events  []map[string]any `json:"events"`
+		HasMore *bool            `json:"has_more"`
+	}
+	if err := json.Unmarshal(f.direct(query), &p); err != nil || p.Events == nil || p.HasMore == nil {
+		f.t.Fatalf("%s: not a page: %v", query, err)
+	}
+	return p.Events, *p.HasMore
+}
+
+var eventID = regexp.MustCompile(`^evt_[0-9A-Za-z]{16,}$`)
+
+// The pull API lists events in the order they were recorded, a page at a
+// time, each as delivered plus where its delivery stands; an order event's
+// data is the order as GET …/orders/{no} answered it, plus openid, attach
+// and request_id; a refund event's is the refund. A redelivery sends an
+// event again with the same id. GET …/orders/{no} lists the refunds.
+func TestEventsPullAPIAndRedelivery(t *testing.T) {
+	receiver, target := startReceiver(t, webhooktest.Start)
+	f := newFixture(t, target)
+	receiver.SetClock(f.clock.Now)
+	openid := unique("o-")
+	tok := f.token(openid)
+	no := f.payWithToken(tok, `{"total_fee":180,"description":"会员充值","attach":"cart=42","request_id":"cart-7"}`)
+	if a := f.order(no, tok); !strings.Contains(a.raw, `"refunds":[]`) {
+		t.Fatalf("an order without refunds: %s", a.raw)
+	}
+	note, _ := f.sim.Pay(no)
+	if r := f.notify(note); r != "SUCCESS" {
+		t.Fatalf("notification: %s", r)
+	}
+	paidView := f.order(no, tok).body
+
+	refundNo := unique("R-")
+	f.direct(`{"action":"refund","out_trade_no":"` + no + `","refund_fee":100,"out_refund_no":"` + refundNo + `"}`)
+	want := []any{map[string]any{"out_refund_no": refundNo, "refund_fee": float64(100), "state": "PROCESSING"}}
+	if a := f.order(no, tok); !reflect.DeepEqual(a.body["refunds"], want) {
+		t.Fatalf("refunds: %s", a.raw)
+	}
+	rn, _ := f.sim.CompleteRefund(refundNo, "SUCCESS")
+	if r := f.notify(rn); r != "SUCCESS" {
+		t.Fatalf("refund notification: %s", r)
+	}
+	want[0].(map[string]any)["state"] = "SUCCESS"
+	if a := f.order(no, tok); a.body["state"] != "REFUND" || !reflect.DeepEqual(a.body["refunds"], want) {
+		t.Fatalf("after the refund: %s", a.raw)
+	}
+
+	closedNo := f.payWithToken(tok, `{"total_fee":5}`)
+	f.clock.Advance(wxpaytest.MinCloseAge)
+	if a := f.http(urlEvent("POST", "/release/orders/"+closedNo+"/close", ``, bearer(tok))); a.body["state"] != "CLOSED" {
+		t.Fatalf("close: %s", a.raw)
+	}
+
+	first, more := f.page(`{"action":"events","limit":2}`)
+	if len(first) != 2 || !more {
+		t.Fatalf("first page: %d events, has_more %v", len(first), more)
+	}
+	rest, more := f.page(`{"action":"events","limit":2,"after":"` + first[1]["id"].(string) + `"}`)
+	if len(rest) != 1 || more {
+		t.Fatalf("second page: %d events, has_more %v", len(rest), more)
+	}
+	if none, more := f.page(`{"action":"events","after":"` + rest[0]["id"].(string) + `"}`); len(none) != 0 || more {
+		t.Fatalf("after the last: %v %v", none, more)
+	}
+	all := append(first, rest...)
+	deliveries := receiver.Deliveries()
+	for i, typ := range []string{"order.paid", "refund.succeeded", "order.closed"} {
+		e := all[i]
+		id, _ := e["id"].(string)
+		created, err := time.Parse(time.RFC3339, fmt.Sprint(e["created_at"]))
+		if e["type"] != typ || !eventID.MatchString(id) || err != nil || !strings.HasSuffix(e["created_at"].(string), "+08:00") || len(e) != 5 {
+			t.Fatalf("event %d: %v", i, e)
+		}
+		if d := f.clock.Now().Sub(created); d < 0 || d > 10*time.Minute {
+			t.Fatalf("created_at %v ago", d)
+		}
+		if !reflect.DeepEqual(e["delivery"], map[string]any{"state": "delivered", "attempts": float64(1), "last_error": ""}) {
+			t.Fatalf("%s delivery: %v", typ, e["delivery"])
+		}
+		// As listed, less where its delivery stands, is as delivered.
+		delete(e, "delivery")
+		var got map[string]any
+		if json.Unmarshal(deliveries[i].Body, &got); deliveries[i].ID != id || !reflect.DeepEqual(got, e) {
+			t.Fatalf("delivered %s\nlisted %v", deliveries[i].Body, e)
+		}
+	}
+	data := all[0]["data"].(map[string]any)
+	wantData := maps.Clone(paidView)
+	wantData["openid"], wantData["attach"], wantData["request_id"] = openid, "cart=42", "cart-7"
+	if !reflect.DeepEqual(data, wantData) {
+		t.Fatalf("order.paid data %v\nwant %v", data, wantData)
+	}
+	data = all[1]["data"].(map[string]any)
+	if refundID, _ := data["refund_id"].(string); refundID == "" || !reflect.DeepEqual(data, map[string]any{
+		"out_refund_no": refundNo, "out_trade_no": no, "refund_fee": float64(100), "state": "SUCCESS", "refund_id": refundID,
+	}) {
+		t.Fatalf("refund.succeeded data %v", data)
+	}
+	if data = all[2]["data"].(map[string]any); data["out_trade_no"] != closedNo || data["state"] != "CLOSED" {
+		t.Fatalf("order.closed data %v", data)
+	}
+
+	// Redelivered: the same id and payload, one more attempt.
+	id := all[0]["id"].(string)
+	var again listedEvent
+	if err := json.Unmarshal(f.direct(`{"action":"redeliver","id":"`+id+`"}`), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != id || again.Delivery.State != "delivered" || again.Delivery.Attempts != 2 || receiver.Count(id) != 2 {
+		t.Fatalf("redelivered: %+v, received %d times", again, receiver.Count(id))
+	}
+	if d := receiver.Deliveries(); !bytes.Equal(d[len(d)-1].Body, deliveries[0].Body) {
+		t.Fatalf("redelivered another payload: %s", d[len(d)-1].Body)
+	}
+
+	for event, code := range map[string]string{
+		`{"action":"redeliver","id":"evt_000000000000000000000000"}`:           "EVENT_NOT_FOUND",
+		`{"action":"events","after":"evt_000000000000000000000000"}`:           "EVENT_NOT_FOUND",
+		`{"action":"redeliver"}`:                                               "INVALID_EVENT_ID",
+		`{"action":"redeliver","id":7}`:                                        "INVALID_EVENT_ID",
+		`{"action":"redeliver","id":"` + strings.TrimPrefix(id, "evt_") + `"}`: "INVALID_EVENT_ID",
+		`{"action":"redeliver","id":"evt_` + strings.Repeat("0", 61) + `"}`:    "INVALID_EVENT_ID",
+		`{"action":"events","limit":0}`:                                        "INVALID_LIMIT",
+		`{"action":"events","limit":1001}`:                                     "INVALID_LIMIT",
+		`{"action":"events","limit":"2"}`:                                      "INVALID_LIMIT",
+		`{"action":"events","limit":1.5}`:                                      "INVALID_LIMIT",
+		`{"action":"events","after":7}`:                                        "INVALID_AFTER",
+		`{"action":"events","after":"` + strings.TrimPrefix(id, "evt_") + `"}`: "INVALID_AFTER",
+	} {
+		if got := f.directError(event); got != code {
+			t.Errorf("%s: %s, want %s", event, got, code)
+		}
+	}
+}
+
+// An order's events are first delivered in the order they happened: a
+// refund recorded while the order's order.paid waits for its retry waits
+// too, and follows it; another order's events do not wait.
+func TestEventsOfAnOrderInOrder(t *testing.T) {
+	receiver, target := startReceiver(t, webhooktest.Start)
+	f := newFixture(t, target)
+	receiver.SetClock(f.clock.Now)
+	receiver.SetMode(webhooktest.Fail)
+	no := f.paid()
+	receiver.SetMode(webhooktest.Accept)
+	f.refund(no, 100)
+	if e := f.theEvent(no, "refund.succeeded"); e.Delivery.State != "pending" || e.Delivery.Attempts != 0 {
+		t.Fatalf("the refund's event went ahead of the payment's: %+v", e.Delivery)
+	}
+	other := f.paid()
+	if e := f.theEvent(other, "order.paid"); e.Delivery.State != "delivered" {
+		t.Fatalf("another order's event waited: %+v", e.Delivery)
+	}
+	if sum := f.sweep(); sum.EventsDelivered != 0 {
+		t.Fatalf("delivered before the payment's retry: %+v", sum)
+	}
+	f.clock.Advance(time.Minute + time.Second)
+	if sum := f.sweep(); sum.EventsDelivered != 2 {
+		t.Fatalf("sweep: %+v", sum)
+	}
+	var order []string
+	for _, d := range receiver.Deliveries() {
+		var e listedEvent
+		json.Unmarshal(d.Body, &e)
+		if e.outTradeNo() == no {
+			order = append(order, e.Type)
+		}
+	}
+	if !slices.Equal(order, []string{"order.paid", "refund.succeeded"}) {
+		t.Fatalf("delivered in the order %v", order)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/scfinvoke"
+	"github.com/wxpay-scf/wxpay-scf/pkg/scfinvoke/scfinvoketest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -776,5 +779,93 @@ func TestEventsOfAnOrderInOrder(t *testing.T) {
 	}
 	if !slices.Equal(order, []string{"order.paid", "refund.succeeded"}) {
 		t.Fatalf("delivered in the order %v", order)
+	}
+}
+
+// Test credentials of an execution role, known to the SCF API stand-in.
+var testRole = scfinvoke.Credentials{
+	SecretID:  "AKIDTEST0000role0000000000000000",
+	SecretKey: "TEST-role-secret-key-000000000000",
+	Token:     "TEST-role-session-token-00000000000000",
+}
+
+// With WXPAY_EVENTS_FUNCTION the events go to another SCF function through
+// the Invoke API, signed with the execution role's credentials: a paid
+// order's event arrives as an accepted asynchronous invocation whose
+// ClientContext is the event; a refusal leaves the event pending with its
+// code, and the sweep delivers it later. No credential reaches the log.
+func TestEventsToAnSCFFunction(t *testing.T) {
+	target := scfinvoke.Function{Namespace: "ns", Name: "name", Qualifier: "prod"}
+	standin := scfinvoketest.New(scfinvoketest.Config{
+		Region: "ap-guangzhou", Credentials: []scfinvoke.Credentials{testRole}, Functions: []scfinvoke.Function{target},
+	})
+	t.Cleanup(standin.Close)
+	api := httptest.NewServer(standin)
+	t.Cleanup(api.Close)
+	var env map[string]string
+	f := newFixture(t, func(e map[string]string) {
+		env = e
+		e["WXPAY_EVENTS_FUNCTION"], e["TENCENTCLOUD_REGION"], e["WXPAY_TENCENTCLOUD_API_BASE"] = "ns/name:prod", "ap-guangzhou", api.URL
+		e["TENCENTCLOUD_SECRETID"], e["TENCENTCLOUD_SECRETKEY"], e["TENCENTCLOUD_SESSIONTOKEN"] = testRole.SecretID, testRole.SecretKey, testRole.Token
+	})
+
+	no := f.paid()
+	e := f.theEvent(no, "order.paid")
+	inv := standin.Invocations()
+	if e.Delivery.State != "delivered" || len(inv) != 1 || inv[0].Function != target || inv[0].SecretID != testRole.SecretID {
+		t.Fatalf("%+v, invocations %+v", e.Delivery, inv)
+	}
+	var got, want map[string]any
+	json.Unmarshal(inv[0].ClientContext, &got)
+	json.Unmarshal(fmt.Appendf(nil, `{"id":%q,"type":%q,"created_at":%q,"data":%s}`, e.ID, e.Type, e.CreatedAt, e.Data), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ClientContext %s\nthe event %v", inv[0].ClientContext, want)
+	}
+
+	refusals := []struct {
+		name, code string
+		refuse     func() (restore func())
+	}{
+		{"refused", "AuthFailure.SignatureFailure", func() func() {
+			standin.Inject(scfinvoketest.Fault{Kind: scfinvoketest.Refuse, Code: "AuthFailure.SignatureFailure", Message: "The provided credentials could not be validated."})
+			return func() {}
+		}},
+		{"another key", "AuthFailure.SignatureFailure", func() func() {
+			env["TENCENTCLOUD_SECRETKEY"] = "TEST-not-the-role-key-11111111111"
+			return func() { env["TENCENTCLOUD_SECRETKEY"] = testRole.SecretKey }
+		}},
+		{"a stale token", "AuthFailure.TokenFailure", func() func() {
+			env["TENCENTCLOUD_SESSIONTOKEN"] = "TEST-stale-session-token-1111111111111"
+			return func() { env["TENCENTCLOUD_SESSIONTOKEN"] = testRole.Token }
+		}},
+	}
+	var pending []string
+	for _, r := range refusals {
+		restore := r.refuse()
+		no := f.paid()
+		restore()
+		e := f.theEvent(no, "order.paid")
+		if e.Delivery.State != "pending" || e.Delivery.Attempts != 1 || !strings.Contains(e.Delivery.LastError, r.code) {
+			t.Fatalf("%s: %+v", r.name, e.Delivery)
+		}
+		pending = append(pending, no)
+	}
+	f.clock.Advance(time.Minute + time.Second)
+	if sum := f.sweep(); sum.EventsDelivered != len(pending) {
+		t.Fatalf("sweep: %+v", sum)
+	}
+	if n := len(standin.Invocations()); n != 1+len(pending) {
+		t.Fatalf("%d invocations", n)
+	}
+	for _, no := range pending {
+		if e := f.theEvent(no, "order.paid"); e.Delivery.State != "delivered" || e.Delivery.Attempts != 2 {
+			t.Fatalf("%s: %+v", no, e.Delivery)
+		}
+	}
+	log := f.log.String()
+	for _, secret := range []string{testRole.SecretKey, testRole.Token, "TEST-not-the-role-key", "TEST-stale-session-token", testRole.SecretID} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("the log carries a credential: %s", log)
+		}
 	}
 }

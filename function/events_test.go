@@ -869,3 +869,40 @@ func TestEventsToAnSCFFunction(t *testing.T) {
 		}
 	}
 }
+
+// An event still undelivered 3 days after it happened is given up, logged
+// at ERROR, and stays listed as failed; an operator's redelivery sends it
+// when the receiver takes it, and a failed redelivery leaves it failed.
+func TestFailedEventRedelivered(t *testing.T) {
+	receiver, target := startReceiver(t, webhooktest.Start)
+	f := newFixture(t, target)
+	receiver.SetClock(f.clock.Now)
+	receiver.SetMode(webhooktest.Fail)
+	no := f.paid()
+	f.clock.Advance(72*time.Hour + time.Minute)
+	if sum := f.sweep(); sum.EventsFailed != 1 {
+		t.Fatalf("sweep: %+v", sum)
+	}
+	e := f.theEvent(no, "order.paid")
+	if e.Delivery.State != "failed" || e.Delivery.Attempts != 2 || !strings.Contains(f.log.String(), `"level":"ERROR","msg":"event_failed","event_id":"`+e.ID+`"`) {
+		t.Fatalf("after 3 days: %+v\n%s", e.Delivery, f.log.String())
+	}
+	f.clock.Advance(24 * time.Hour)
+	if sum := f.sweep(); sum.EventsFailed+sum.EventsDelivered != 0 {
+		t.Fatalf("a failed event was tried again: %+v", sum)
+	}
+	redeliver := func() listedEvent {
+		var got listedEvent
+		if err := json.Unmarshal(f.direct(`{"action":"redeliver","id":"`+e.ID+`"}`), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := redeliver(); got.Delivery.State != "failed" || got.Delivery.Attempts != 3 || got.Delivery.LastError == "" {
+		t.Fatalf("a failed redelivery: %+v", got.Delivery)
+	}
+	receiver.SetMode(webhooktest.Accept)
+	if got := redeliver(); got.ID != e.ID || got.Delivery.State != "delivered" || got.Delivery.Attempts != 4 || receiver.Count(e.ID) != 1 {
+		t.Fatalf("redelivered: %+v", got)
+	}
+}

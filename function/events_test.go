@@ -52,15 +52,19 @@ func (e listedEvent) outTradeNo() string {
 	return d.OutTradeNo
 }
 
-// startReceiver starts a webhook receiver (webhooktest.Start or StartTLS)
-// and returns it with the edit that makes it the function's events target;
-// the test puts it on the fixture's clock (SetClock).
-func startReceiver(t *testing.T, start func(webhook.Secret) *webhooktest.Receiver) (*webhooktest.Receiver, func(map[string]string)) {
+// withReceiver builds the fixture with a webhook receiver (webhooktest.Start
+// or StartTLS) as its events target, on the fixture's clock; edit, if any,
+// tweaks the environment further.
+func withReceiver(t *testing.T, start func(webhook.Secret) *webhooktest.Receiver, edit func(map[string]string)) (*fixture, *webhooktest.Receiver) {
 	t.Helper()
 	raw, secret := testEventsSecret(t)
-	r := start(secret)
-	t.Cleanup(r.Close)
-	return r, func(env map[string]string) { env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = r.URL(), raw }
+	receiver := start(secret)
+	t.Cleanup(receiver.Close)
+	f := newFixture(t, both(func(env map[string]string) {
+		env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = receiver.URL(), raw
+	}, edit))
+	receiver.SetClock(f.clock.Now)
+	return f, receiver
 }
 
 // both applies edits in turn.
@@ -252,10 +256,8 @@ func TestWebhookDownNeverBlocksANotification(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			receiver, target := startReceiver(t, c.start)
+			f, receiver := withReceiver(t, c.start, nil)
 			receiver.SetMode(c.mode)
-			f := newFixture(t, target)
-			receiver.SetClock(f.clock.Now)
 			no := f.newOrder()
 			note, _ := f.sim.Pay(no)
 
@@ -326,9 +328,7 @@ func TestWebhookDownNeverBlocksANotification(t *testing.T) {
 // claim. Down when a delivery's outcome is recorded: the event is
 // delivered again, with the same id, once its lease runs out.
 func TestStoreDownLosesNoEvent(t *testing.T) {
-	receiver, target := startReceiver(t, webhooktest.Start)
-	f := newFixture(t, target)
-	receiver.SetClock(f.clock.Now)
+	f, receiver := withReceiver(t, webhooktest.Start, nil)
 
 	no := f.newOrder()
 	note, _ := f.sim.Pay(no)
@@ -538,9 +538,7 @@ func (f *fixture) instance() *app {
 // deliver each event once, and together say so.
 func TestConcurrentSweeps(t *testing.T) {
 	dsn := storetest.FreshMySQLDSN(t)
-	receiver, target := startReceiver(t, webhooktest.Start)
-	f := newFixture(t, both(target, func(env map[string]string) { env["WXPAY_STORE"] = dsn }))
-	receiver.SetClock(f.clock.Now)
+	f, receiver := withReceiver(t, webhooktest.Start, func(env map[string]string) { env["WXPAY_STORE"] = dsn })
 	nos := make([]string, 6)
 	for i := range nos {
 		nos[i] = f.newOrder()
@@ -605,6 +603,16 @@ func (f *fixture) refund(no string, fee int) string {
 	return refundNo
 }
 
+// redeliver has the operator deliver event id again and returns the answer.
+func (f *fixture) redeliver(id string) listedEvent {
+	f.t.Helper()
+	var e listedEvent
+	if err := json.Unmarshal(f.direct(`{"action":"redeliver","id":"`+id+`"}`), &e); err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
 // page reads one page of the pull API as JSON objects.
 func (f *fixture) page(query string) (events []map[string]any, hasMore bool) {
 	f.t.Helper()
@@ -626,9 +634,7 @@ var eventID = regexp.MustCompile(`^evt_[0-9A-Za-z]{16,}$`)
 // and request_id; a refund event's is the refund. A redelivery sends an
 // event again with the same id. GET …/orders/{no} lists the refunds.
 func TestEventsPullAPIAndRedelivery(t *testing.T) {
-	receiver, target := startReceiver(t, webhooktest.Start)
-	f := newFixture(t, target)
-	receiver.SetClock(f.clock.Now)
+	f, receiver := withReceiver(t, webhooktest.Start, nil)
 	openid := unique("o-")
 	tok := f.token(openid)
 	no := f.payWithToken(tok, `{"total_fee":180,"description":"会员充值","attach":"cart=42","request_id":"cart-7"}`)
@@ -713,11 +719,7 @@ func TestEventsPullAPIAndRedelivery(t *testing.T) {
 
 	// Redelivered: the same id and payload, one more attempt.
 	id := all[0]["id"].(string)
-	var again listedEvent
-	if err := json.Unmarshal(f.direct(`{"action":"redeliver","id":"`+id+`"}`), &again); err != nil {
-		t.Fatal(err)
-	}
-	if again.ID != id || again.Delivery.State != "delivered" || again.Delivery.Attempts != 2 || receiver.Count(id) != 2 {
+	if again := f.redeliver(id); again.ID != id || again.Delivery.State != "delivered" || again.Delivery.Attempts != 2 || receiver.Count(id) != 2 {
 		t.Fatalf("redelivered: %+v, received %d times", again, receiver.Count(id))
 	}
 	if d := receiver.Deliveries(); !bytes.Equal(d[len(d)-1].Body, deliveries[0].Body) {
@@ -748,9 +750,7 @@ func TestEventsPullAPIAndRedelivery(t *testing.T) {
 // refund recorded while the order's order.paid waits for its retry waits
 // too, and follows it; another order's events do not wait.
 func TestEventsOfAnOrderInOrder(t *testing.T) {
-	receiver, target := startReceiver(t, webhooktest.Start)
-	f := newFixture(t, target)
-	receiver.SetClock(f.clock.Now)
+	f, receiver := withReceiver(t, webhooktest.Start, nil)
 	receiver.SetMode(webhooktest.Fail)
 	no := f.paid()
 	receiver.SetMode(webhooktest.Accept)
@@ -874,9 +874,7 @@ func TestEventsToAnSCFFunction(t *testing.T) {
 // at ERROR, and stays listed as failed; an operator's redelivery sends it
 // when the receiver takes it, and a failed redelivery leaves it failed.
 func TestFailedEventRedelivered(t *testing.T) {
-	receiver, target := startReceiver(t, webhooktest.Start)
-	f := newFixture(t, target)
-	receiver.SetClock(f.clock.Now)
+	f, receiver := withReceiver(t, webhooktest.Start, nil)
 	receiver.SetMode(webhooktest.Fail)
 	no := f.paid()
 	f.clock.Advance(72*time.Hour + time.Minute)
@@ -891,18 +889,11 @@ func TestFailedEventRedelivered(t *testing.T) {
 	if sum := f.sweep(); sum.EventsFailed+sum.EventsDelivered != 0 {
 		t.Fatalf("a failed event was tried again: %+v", sum)
 	}
-	redeliver := func() listedEvent {
-		var got listedEvent
-		if err := json.Unmarshal(f.direct(`{"action":"redeliver","id":"`+e.ID+`"}`), &got); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-	if got := redeliver(); got.Delivery.State != "failed" || got.Delivery.Attempts != 3 || got.Delivery.LastError == "" {
+	if got := f.redeliver(e.ID); got.Delivery.State != "failed" || got.Delivery.Attempts != 3 || got.Delivery.LastError == "" {
 		t.Fatalf("a failed redelivery: %+v", got.Delivery)
 	}
 	receiver.SetMode(webhooktest.Accept)
-	if got := redeliver(); got.ID != e.ID || got.Delivery.State != "delivered" || got.Delivery.Attempts != 4 || receiver.Count(e.ID) != 1 {
+	if got := f.redeliver(e.ID); got.ID != e.ID || got.Delivery.State != "delivered" || got.Delivery.Attempts != 4 || receiver.Count(e.ID) != 1 {
 		t.Fatalf("redelivered: %+v", got)
 	}
 }

@@ -80,9 +80,8 @@ func both(edits ...func(map[string]string)) func(map[string]string) {
 
 // directOn invokes a with a direct event, as an operator does, and returns
 // the answer as the runtime would marshal it, or the function error's
-// message.
-func directOn(t *testing.T, a *app, event string, timeout time.Duration) (json.RawMessage, string) {
-	t.Helper()
+// message. It is safe in any goroutine.
+func directOn(a *app, event string, timeout time.Duration) (json.RawMessage, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "req-direct"})
@@ -92,7 +91,7 @@ func directOn(t *testing.T, a *app, event string, timeout time.Duration) (json.R
 	}
 	raw, err := json.Marshal(out)
 	if err != nil {
-		t.Fatal(err)
+		return nil, "the answer does not marshal: " + err.Error()
 	}
 	return raw, ""
 }
@@ -100,7 +99,7 @@ func directOn(t *testing.T, a *app, event string, timeout time.Duration) (json.R
 // direct is directOn the fixture's function, failing the test on a function error.
 func (f *fixture) direct(event string) json.RawMessage {
 	f.t.Helper()
-	raw, msg := directOn(f.t, f.app, event, 3*time.Second)
+	raw, msg := directOn(f.app, event, 3*time.Second)
 	if msg != "" {
 		f.t.Fatalf("%s: %s", event, msg)
 	}
@@ -111,7 +110,7 @@ func (f *fixture) direct(event string) json.RawMessage {
 // function error's code.
 func (f *fixture) directError(event string) string {
 	f.t.Helper()
-	raw, msg := directOn(f.t, f.app, event, 3*time.Second)
+	raw, msg := directOn(f.app, event, 3*time.Second)
 	code, _, ok := strings.Cut(msg, ": ")
 	if msg == "" || !ok {
 		f.t.Fatalf("%s: answered %s, want a function error", event, raw)
@@ -218,7 +217,7 @@ func (f *fixture) sweep() payment.SweepSummary {
 // sweepWithin is sweep in an invocation of timeout.
 func (f *fixture) sweepWithin(timeout time.Duration) payment.SweepSummary {
 	f.t.Helper()
-	raw, msg := directOn(f.t, f.app, `{"action":"sweep","min_age":0}`, timeout)
+	raw, msg := directOn(f.app, `{"action":"sweep","min_age":0}`, timeout)
 	var sum payment.SweepSummary
 	if err := json.Unmarshal(raw, &sum); msg != "" || err != nil {
 		f.t.Fatalf("sweep: %s %v", msg, err)
@@ -553,7 +552,7 @@ func TestConcurrentSweeps(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, a := range instances {
 		wg.Go(func() {
-			answers[i].raw, answers[i].msg = directOn(t, a, `{"action":"sweep","min_age":0}`, 5*time.Second)
+			answers[i].raw, answers[i].msg = directOn(a, `{"action":"sweep","min_age":0}`, 5*time.Second)
 		})
 	}
 	wg.Wait()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
 
 const (
@@ -40,8 +42,8 @@ func testEnv() map[string]string {
 		"WXPAY_KEY":            testKey,
 		"WXPAY_APPSECRET":      testAppSecret,
 		"WXPAY_NOTIFY_URL":     "https://pay.example.com/release/notify",
-		"WXPAY_API_BASE":       "http://wxpay.sim",
-		"WXPAY_LOGIN_API_BASE": "http://wxpay.sim",
+		"WXPAY_API_BASE":       "http://" + simHost,
+		"WXPAY_LOGIN_API_BASE": "http://" + simHost,
 	}
 }
 
@@ -67,19 +69,63 @@ type fixture struct {
 	t     *testing.T
 	app   *app
 	sim   *wxpaytest.Sim
+	sim3  *wxpayv3test.Sim // API v3's simulator (newFixtureV3); nil on v2
 	log   *syncBuffer
 	store *testStore
+	clock *testClock
 }
 
+// testClock is the function's and the simulator's clock in a fixture: real
+// time, moved on by Advance, so that a test reaches a retry's time without
+// sleeping.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock on by d, as if d had passed.
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// simRouter sends requests for the simulator's host to it in process, and
+// any other (a webhook receiver, the SCF API stand-in) over loopback with
+// the transport main uses, which trusts only the system's roots.
+type simRouter struct {
+	sim, other http.RoundTripper
+}
+
+func (r simRouter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == simHost {
+		return r.sim.RoundTrip(req)
+	}
+	return r.other.RoundTrip(req)
+}
+
+// simHost is the host of WXPAY_API_BASE and WXPAY_LOGIN_API_BASE in testEnv.
+const simHost = "wxpay.sim"
+
 // testStore is the real store with a switch to make it fail, and a count
-// of the notifications it recorded.
+// of the notifications it recorded. down fails the calls that record and
+// deliver (notifications, state changes, refunds, events) as an
+// unreachable database would; downAfter names a call after whose success
+// the store goes down, as if the database failed right after that commit.
 type testStore struct {
 	trade.Store
-	down  atomic.Bool
-	notes atomic.Int32
+	down      atomic.Bool
+	downAfter atomic.Pointer[string]
+	notes     atomic.Int32
 }
 
 var errStoreDown = errors.New("test: store is down")
+
+// goDownAfter takes the store down once call next succeeds.
+func (s *testStore) goDownAfter(call string) { s.downAfter.Store(&call) }
+
+// succeeded is told of each successful call.
+func (s *testStore) succeeded(call string) {
+	if p := s.downAfter.Load(); p != nil && *p == call {
+		s.down.Store(true)
+		s.downAfter.Store(nil)
+	}
+}
 
 func (s *testStore) RecordNotification(ctx context.Context, n trade.Notification) error {
 	if s.down.Load() {
@@ -89,6 +135,7 @@ func (s *testStore) RecordNotification(ctx context.Context, n trade.Notification
 		return err
 	}
 	s.notes.Add(1)
+	s.succeeded("RecordNotification")
 	return nil
 }
 
@@ -99,6 +146,7 @@ func (s *testStore) ApplyNotification(ctx context.Context, n trade.Notification,
 	from, changed, err := s.Store.ApplyNotification(ctx, n, fee, to, tx, at)
 	if err == nil {
 		s.notes.Add(1)
+		s.succeeded("ApplyNotification")
 	}
 	return from, changed, err
 }
@@ -117,6 +165,45 @@ func (s *testStore) Order(ctx context.Context, no string) (trade.Order, error) {
 	return s.Store.Order(ctx, no)
 }
 
+func (s *testStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {
+	if s.down.Load() {
+		return false, errStoreDown
+	}
+	return s.Store.AdoptOrder(ctx, o)
+}
+
+func (s *testStore) FinishRefund(ctx context.Context, no string, to trade.RefundState, refundID string) (trade.RefundState, bool, error) {
+	if s.down.Load() {
+		return "", false, errStoreDown
+	}
+	return s.Store.FinishRefund(ctx, no, to, refundID)
+}
+
+func (s *testStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, no string, limit int) ([]trade.Event, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	events, err := s.Store.ClaimEvents(ctx, now, lease, no, limit)
+	if err == nil {
+		s.succeeded("ClaimEvents")
+	}
+	return events, err
+}
+
+func (s *testStore) ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error) {
+	if s.down.Load() {
+		return trade.Event{}, false, errStoreDown
+	}
+	return s.Store.ClaimEvent(ctx, id, now, lease)
+}
+
+func (s *testStore) SetDelivery(ctx context.Context, id string, d trade.Delivery) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.Store.SetDelivery(ctx, id, d)
+}
+
 // newFixture builds the function as main does, talking to an in-process
 // simulator, with login tokens and refunds configured; edit tweaks the
 // environment.
@@ -133,16 +220,19 @@ func newFixture(t *testing.T, edit func(map[string]string)) *fixture {
 	if edit != nil {
 		edit(env)
 	}
-	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret, MerchantCert: cert})
+	clock := &testClock{}
+	sim := wxpaytest.New(wxpaytest.Config{AppID: testAppID, MchID: testMchID, Key: testKey, AppSecret: testAppSecret, MerchantCert: cert, Now: clock.Now})
 	t.Cleanup(sim.Close)
 	log := &syncBuffer{}
-	f := &fixture{t: t, sim: sim, log: log}
+	f := &fixture{t: t, sim: sim, log: log, clock: clock}
+	loopback := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(loopback.CloseIdleConnections)
 	f.app = &app{
 		getenv:        func(k string) string { return env[k] },
 		log:           slog.New(slog.NewJSONHandler(log, nil)),
-		transport:     sim.Transport(),
+		transport:     simRouter{sim: sim.Transport(), other: loopback},
 		certTransport: sim.CertTransport,
-		now:           time.Now,
+		now:           clock.Now,
 		rand:          rand.Reader,
 		openStore: func(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error) {
 			s, err := store.Open(ctx, dsn, now)

@@ -58,6 +58,7 @@ func newFixtureV3(t *testing.T, certificates bool, edit func(map[string]string))
 			edit(env)
 		}
 	})
+	f.sim3 = sim3
 	mux := http.NewServeMux()
 	mux.Handle("/sns/", f.sim)
 	mux.Handle("/", sim3)

@@ -28,6 +28,10 @@ const (
 	// deliveryWindow is how long after the event it is retried.
 	deliveryWindow = 72 * time.Hour
 	retryEvery     = 12 * time.Hour
+	// recordReserve is kept back from an attempt's time to record its
+	// outcome: a target that hangs until the context ends must still leave
+	// its attempt, error and next time in the store.
+	recordReserve = 250 * time.Millisecond
 )
 
 // retryDelays are the waits after the first failed attempts; every
@@ -45,12 +49,25 @@ func nextAttempt(created time.Time, attempts int, now time.Time) (time.Time, boo
 	return next, next.Before(created.Add(deliveryWindow))
 }
 
+// roomToDeliver reports whether ctx leaves time for an attempt and its record.
+func roomToDeliver(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > 2*recordReserve
+}
+
 // deliver makes one attempt on a claimed event and records its outcome.
-// It reports whether the target accepted it.
+// The attempt ends recordReserve before ctx does, so that its outcome is
+// recorded even when the target never answers. It reports whether the
+// target accepted it.
 func (s *Service) deliver(ctx context.Context, e trade.Event) (bool, error) {
 	d := e.Delivery
 	d.Attempts++
-	err := s.Target.Send(ctx, e.ID, e.Payload())
+	sendCtx, cancel := ctx, context.CancelFunc(func() {})
+	if deadline, ok := ctx.Deadline(); ok {
+		sendCtx, cancel = context.WithDeadline(ctx, deadline.Add(-recordReserve))
+	}
+	err := s.Target.Send(sendCtx, e.ID, e.Payload())
+	cancel()
 	now := s.now()
 	switch {
 	case err == nil:
@@ -92,12 +109,18 @@ func (s *Service) deliverFirst(ctx context.Context, no string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, firstAttemptBudget)
 	defer cancel()
+	if !roomToDeliver(ctx) {
+		return // nothing claimed: the sweep takes it at once
+	}
 	events, err := s.Store.ClaimEvents(ctx, s.now(), eventLease, no, 10)
 	if err != nil {
 		s.log().WarnContext(ctx, "event_claim_failed", "out_trade_no", no, "cause", err.Error())
 		return
 	}
 	for _, e := range events {
+		if !roomToDeliver(ctx) {
+			return // the rest are the sweep's once their lease runs out
+		}
 		if _, err := s.deliver(ctx, e); err != nil {
 			s.log().WarnContext(ctx, "event_record_failed", "event_id", e.ID, "cause", err.Error())
 			return

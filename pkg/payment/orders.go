@@ -33,11 +33,11 @@ func (s *Service) Order(ctx context.Context, openid, no string) (*trade.OrderVie
 	if err != nil {
 		return nil, err
 	}
-	was := o.State
-	if o, err = s.confirm(ctx, o); err != nil {
+	o, changed, err := s.confirm(ctx, o)
+	if err != nil {
 		return nil, err
 	}
-	if o.State != was {
+	if changed {
 		s.deliverFirst(ctx, no)
 	}
 	return s.view(ctx, o)
@@ -54,31 +54,33 @@ func (s *Service) view(ctx context.Context, o trade.Order) (*trade.OrderView, er
 }
 
 // confirm asks WeChat Pay for the state of an order whose stored state is
-// not final and records the verified answer. WeChat Pay not knowing the
-// order proves nothing: its unified order may still be on its way, so the
-// order is answered as stored; only closeorder (or the sweep, after the
-// order's expiry) closes an order.
-func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, error) {
+// not final and records the verified answer; it reports whether this call
+// changed the order. WeChat Pay not knowing the order proves nothing: its
+// unified order may still be on its way, so the order is answered as
+// stored; only closeorder (or the sweep, after the order's expiry) closes
+// an order.
+func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, bool, error) {
 	if o.State.Final() {
-		return o, nil
+		return o, false, nil
 	}
 	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
+	changed := false
 	switch {
 	case errors.Is(err, ErrOrderNotExist):
 	case err != nil:
-		return o, err
+		return o, false, err
 	default:
-		if o, err = s.record(ctx, o, st); err != nil {
-			return o, err
+		if o, changed, err = s.record(ctx, o, st); err != nil {
+			return o, changed, err
 		}
 	}
 	if !o.State.Final() {
 		// The sweep asks again no sooner than this.
 		if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, nextQuery(o.CreatedAt, s.now())); err != nil {
-			return o, fromStore(err)
+			return o, changed, fromStore(err)
 		}
 	}
-	return o, nil
+	return o, changed, nil
 }
 
 // nextQuery is when an unfinished order or refund created at created may
@@ -88,39 +90,41 @@ func nextQuery(created, now time.Time) time.Time {
 	return now.Add(min(max(now.Sub(created)/4, time.Minute), time.Hour))
 }
 
-// record applies WeChat Pay's verified status of o. A REFUND trade state
-// says the order was paid; its refunds are recorded from their own answers.
-func (s *Service) record(ctx context.Context, o trade.Order, st *Status) (trade.Order, error) {
+// record applies WeChat Pay's verified status of o and reports whether
+// this call changed it. A REFUND trade state says the order was paid; its
+// refunds are recorded from their own answers.
+func (s *Service) record(ctx context.Context, o trade.Order, st *Status) (trade.Order, bool, error) {
 	to, ok := trade.ParseState(st.TradeState)
 	if !ok {
-		return o, &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay reported an unknown trade_state " + st.TradeState}
+		return o, false, &Error{Kind: Upstream, Code: "WXPAY_BAD_ANSWER", Message: "WeChat Pay reported an unknown trade_state " + st.TradeState}
 	}
 	if to == trade.Refunded {
 		to = trade.Success
 	}
 	if to.Paid() && st.TotalFee != o.TotalFee {
-		return o, amountMismatch(nil)
+		return o, false, amountMismatch(nil)
 	}
 	return s.transition(ctx, o, to, st.TransactionID, st.PaidAt)
 }
 
 // transition records a state change and, when this call made it, tells
-// StateChanged; it returns the order as stored afterwards.
-func (s *Service) transition(ctx context.Context, o trade.Order, to trade.State, txID string, paidAt time.Time) (trade.Order, error) {
+// StateChanged; it returns the order as stored afterwards and whether this
+// call changed it.
+func (s *Service) transition(ctx context.Context, o trade.Order, to trade.State, txID string, paidAt time.Time) (trade.Order, bool, error) {
 	if o.State == to {
-		return o, nil
+		return o, false, nil
 	}
 	from, changed, err := s.Store.Transition(ctx, o.OutTradeNo, to, txID, paidAt)
 	if err != nil {
-		return o, fromStore(err)
+		return o, false, fromStore(err)
 	}
 	if !changed {
 		// Someone else moved it, or it may not move: read what it is now.
 		got, err := s.Store.Order(ctx, o.OutTradeNo)
 		if err != nil {
-			return o, fromStore(err)
+			return o, false, fromStore(err)
 		}
-		return got, nil
+		return got, false, nil
 	}
 	s.stateChanged(ctx, o.OutTradeNo, from, to)
 	o.State = to
@@ -130,7 +134,7 @@ func (s *Service) transition(ctx context.Context, o trade.Order, to trade.State,
 	if !paidAt.IsZero() {
 		o.PaidAt = paidAt
 	}
-	return o, nil
+	return o, true, nil
 }
 
 func (s *Service) stateChanged(ctx context.Context, no string, from, to trade.State) {
@@ -159,7 +163,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*trade.OrderVie
 	// too: if its unified order arrives later, Pay finds it closed and hands
 	// out no pay parameters.
 	case err == nil, errors.Is(err, ErrOrderClosed), errors.Is(err, ErrOrderNotExist) && o.PrepayID == "":
-		o, err = s.transition(ctx, o, trade.Closed, "", time.Time{})
+		o, _, err = s.transition(ctx, o, trade.Closed, "", time.Time{})
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +174,7 @@ func (s *Service) Close(ctx context.Context, openid, no string) (*trade.OrderVie
 		return s.view(ctx, o)
 	case errors.Is(err, ErrOrderPaid):
 		// Paid before its notification arrived: record that, then refuse.
-		if _, err := s.confirm(ctx, o); err != nil {
+		if _, _, err := s.confirm(ctx, o); err != nil {
 			return nil, err
 		}
 		s.deliverFirst(ctx, no)

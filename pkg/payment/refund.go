@@ -31,7 +31,7 @@ func (s *Service) Refund(ctx context.Context, in RefundRequest) (*RefundView, er
 	if err != nil {
 		return nil, err
 	}
-	if o, err = s.confirm(ctx, o); err != nil {
+	if o, _, err = s.confirm(ctx, o); err != nil {
 		return nil, err
 	}
 	if in.OutRefundNo == "" {

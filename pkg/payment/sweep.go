@@ -104,15 +104,17 @@ func (s *Service) sweepOrders(ctx context.Context, minAge time.Duration, sum *Sw
 			return false, nil
 		}
 		sum.Queried++
-		got, err := s.sweepOrder(ctx, o)
+		moved, err := s.sweepOrder(ctx, o)
 		if err != nil {
 			s.log().WarnContext(ctx, "sweep_order", "out_trade_no", o.OutTradeNo, "cause", err.Error())
 			continue // asked again on the next run
 		}
-		switch {
-		case got.State == trade.Success && o.State != trade.Success:
+		// Counted only by the sweep that made the change: overlapping
+		// sweeps together report each order once.
+		switch moved {
+		case trade.Success:
 			sum.Paid++
-		case got.State == trade.Closed && o.State != trade.Closed:
+		case trade.Closed:
 			sum.Closed++
 		}
 	}
@@ -121,33 +123,48 @@ func (s *Service) sweepOrders(ctx context.Context, minAge time.Duration, sum *Sw
 
 // sweepOrder asks WeChat Pay about one unpaid order and records what it
 // says; an expired order that is still unpaid is closed there, then here.
-func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.Order, error) {
+// It returns the state this call moved the order to, or "" when it moved
+// none (another sweep, a notification or a read may have been first).
+func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.State, error) {
 	now := s.now()
 	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
 	notExist := errors.Is(err, ErrOrderNotExist)
 	if err != nil && !notExist {
-		return o, s.later(ctx, o, now, err)
+		return "", s.later(ctx, o, now, err)
 	}
+	var moved trade.State
 	if !notExist {
-		if o, err = s.record(ctx, o, st); err != nil {
-			return o, err
+		var changed bool
+		if o, changed, err = s.record(ctx, o, st); err != nil {
+			return "", err
+		}
+		if changed {
+			moved = o.State
 		}
 	}
 	if o.State.Final() {
-		return o, nil
+		return moved, nil
 	}
 	if !o.Expired(now) || o.State == trade.UserPaying || now.Sub(o.CreatedAt) < s.MinCloseAge {
 		// Not over yet: the user may be paying; WeChat may not close it yet.
-		return o, s.later(ctx, o, now, nil)
+		return moved, s.later(ctx, o, now, nil)
 	}
 	err = s.WeChat.Close(ctx, o.OutTradeNo)
 	switch {
 	case err == nil, errors.Is(err, ErrOrderClosed), notExist:
-		return s.transition(ctx, o, trade.Closed, "", time.Time{})
+		return movedTo(s.transition(ctx, o, trade.Closed, "", time.Time{}))
 	case errors.Is(err, ErrOrderPaid):
-		return s.confirm(ctx, o)
+		return movedTo(s.confirm(ctx, o))
 	}
-	return o, s.later(ctx, o, now, err)
+	return moved, s.later(ctx, o, now, err)
+}
+
+// movedTo is the state a change left its order in, or "" for no change.
+func movedTo(o trade.Order, changed bool, err error) (trade.State, error) {
+	if !changed {
+		return "", err
+	}
+	return o.State, err
 }
 
 // later schedules the order's next query and returns cause.
@@ -254,7 +271,7 @@ func (s *Service) changeRefund(ctx context.Context, outRefundNo string, to trade
 	case err != nil:
 		return true, fromStore(err)
 	}
-	_, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
+	_, _, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
 	return true, err
 }
 

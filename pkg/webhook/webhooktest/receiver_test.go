@@ -138,3 +138,18 @@ func TestReceiverCloseEndsHang(t *testing.T) {
 		t.Error("the hang ended with an answer")
 	}
 }
+
+// A receiver on a test's clock verifies against it: a delivery stamped an
+// hour ahead of real time is refused until the receiver's clock is there.
+func TestReceiverClock(t *testing.T) {
+	r := webhooktest.Start(secret)
+	defer r.Close()
+	later := time.Now().Add(time.Hour)
+	if s := post(t, r, http.MethodPost, signed("evt_later", later)); s != http.StatusBadRequest {
+		t.Fatalf("a timestamp an hour ahead: %d", s)
+	}
+	r.SetClock(func() time.Time { return time.Now().Add(time.Hour) })
+	if s := post(t, r, http.MethodPost, signed("evt_later", later)); s != http.StatusNoContent || r.Count("evt_later") != 1 {
+		t.Fatalf("on the receiver's clock: %d", s)
+	}
+}

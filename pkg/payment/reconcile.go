@@ -292,11 +292,13 @@ func (r *reconciliation) fix(ctx context.Context) error {
 			if err != nil {
 				continue
 			}
-			o, err := r.s.record(ctx, f.order, st)
+			o, changed, err := r.s.record(ctx, f.order, st)
 			if err != nil || !o.State.Paid() {
 				continue
 			}
-			r.s.deliverFirst(ctx, o.OutTradeNo)
+			if changed {
+				r.s.deliverFirst(ctx, o.OutTradeNo)
+			}
 		}
 		if err := r.s.Store.MarkFixed(ctx, r.date, f.row.OutTradeNo, refundNo(f.row)); err != nil {
 			return fromStore(err)

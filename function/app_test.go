@@ -112,6 +112,17 @@ type testStore struct {
 	down      atomic.Bool
 	downAfter atomic.Pointer[string]
 	notes     atomic.Int32
+	// reconcile lets the sweep's daily reconciliation run; without it every
+	// day reads as already reconciled, so that a test's sweeps do the same
+	// whatever the hour (the daily run starts at 10:00 China time).
+	reconcile atomic.Bool
+}
+
+func (s *testStore) Reconciliation(ctx context.Context, day string) (trade.Reconciliation, error) {
+	if !s.reconcile.Load() {
+		return trade.Reconciliation{Report: trade.Report{Date: day, Status: trade.ReconcileMatched}}, nil
+	}
+	return s.Store.Reconciliation(ctx, day)
 }
 
 var errStoreDown = errors.New("test: store is down")

@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/store"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
 )
@@ -108,12 +111,37 @@ func startBinaryWith(t *testing.T, api http.Handler, edit func(map[string]string
 	if edit != nil {
 		edit(env)
 	}
+	if env["WXPAY_TEST_RECONCILE"] == "" {
+		markReconciled(t, env["WXPAY_STORE"])
+	}
+	delete(env, "WXPAY_TEST_RECONCILE")
 	b := &binaryFixture{sim: sim, log: &syncBuffer{}}
 	for k, v := range env {
 		b.env = append(b.env, k+"="+v)
 	}
 	b.start(t, bin)
 	return b
+}
+
+// markReconciled records the last two days as reconciled in the store,
+// so that the binary's sweeps do the same whatever the hour (the daily
+// reconciliation starts at 10:00 China time). A test of reconciliation
+// sets WXPAY_TEST_RECONCILE to keep them open.
+func markReconciled(t *testing.T, dsn string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	today := payment.ChinaDay(time.Now())
+	for _, day := range []time.Time{today.AddDate(0, 0, -1), today.AddDate(0, 0, -2)} {
+		rep := trade.Report{Date: day.Format(time.DateOnly), Status: trade.ReconcileMatched, Discrepancies: []trade.Discrepancy{}}
+		if _, err := st.SaveReconciliation(ctx, trade.Reconciliation{Report: rep}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (b *binaryFixture) start(t *testing.T, bin string) {

@@ -519,10 +519,11 @@ func (f *fixture) instance() *app {
 		now: f.app.now, rand: f.app.rand,
 		openStore: func(ctx context.Context, dsn string, now func() time.Time) (trade.Store, error) {
 			s, err := store.Open(ctx, dsn, now)
-			if err == nil {
-				f.t.Cleanup(func() { s.Close() })
+			if err != nil {
+				return nil, err
 			}
-			return s, err
+			f.t.Cleanup(func() { s.Close() })
+			return &testStore{Store: s}, nil
 		},
 	}
 	a.setup()

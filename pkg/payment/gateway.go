@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"time"
 
@@ -32,6 +33,8 @@ type Gateway interface {
 	// QueryRefund returns the verified state of a refund; ErrRefundNotExist
 	// when WeChat Pay does not know it.
 	QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error)
+	// Bill streams the decompressed trade bill of day to read.
+	Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
 	// Verification may download WeChat Pay's platform certificates (v3),
@@ -58,6 +61,8 @@ var (
 	// ErrRefundNotExist: WeChat Pay does not know the refund (v2
 	// REFUNDNOTEXIST, v3 RESOURCE_NOT_EXISTS).
 	ErrRefundNotExist = errors.New("payment: WeChat Pay does not know the refund")
+	ErrNoBill         = errors.New("payment: no bill for that day")
+	ErrBillNotReady   = errors.New("payment: the bill is not ready")
 	// ErrRefused is any definite refusal: the request reached WeChat Pay and
 	// was turned down, so nothing happened there (unlike a timeout).
 	ErrRefused = errors.New("payment: WeChat Pay refused")

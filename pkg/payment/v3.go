@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -210,4 +211,9 @@ func (g V3) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus,
 var refundQueryStates3 = map[string]trade.RefundState{
 	"PROCESSING": trade.RefundProcessing, "SUCCESS": trade.RefundSuccess,
 	"CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
+}
+
+// Bill is a placeholder.
+func (g V3) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
+	return ErrNoBill
 }

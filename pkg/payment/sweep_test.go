@@ -162,6 +162,8 @@ func newSweep(orders []trade.Order, refunds []trade.Refund) *sweepFixture {
 			return trade.RefundProcessing, true, nil
 		},
 		AcceptRefundFn: func(context.Context, string) error { return nil },
+		// Every day already reconciled, unless a test says otherwise.
+		ReconciliationFn: func(context.Context, string) (trade.Reconciliation, error) { return trade.Reconciliation{}, nil },
 	}
 	f.s, f.changes = newService(f.g, f.st)
 	f.s.Now, f.s.MinCloseAge = func() time.Time { return sweepNow }, 5*time.Minute

@@ -380,7 +380,9 @@ const userReceivedAccount = "支付用户零钱"
 
 // settleRefunds finishes the refunds whose Config.RefundDelay has passed,
 // with Config.RefundStatus, as WeChat Pay does on its own: nothing is
-// posted, only queries see it. Callers hold s.mu.
+// posted, only queries and bills see it. Each finished when its delay
+// ended, whenever it is settled, so that a bill made in between shows it
+// as it was. Callers hold s.mu.
 func (s *Sim) settleRefunds() {
 	if s.cfg.RefundDelay <= 0 {
 		return
@@ -388,7 +390,7 @@ func (s *Sim) settleRefunds() {
 	now := s.now()
 	for _, r := range s.refunds {
 		if r.status == "PROCESSING" && !now.Before(r.accepted.Add(s.cfg.RefundDelay)) {
-			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"))
+			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"), r.accepted.Add(s.cfg.RefundDelay))
 		}
 	}
 }
@@ -396,10 +398,10 @@ func (s *Sim) settleRefunds() {
 // finishRefund moves a PROCESSING refund to its final status: SUCCESS makes
 // the order REFUND; CLOSED gives the amount back (the money never left);
 // ABNORMAL keeps it taken, since the merchant finishes that payout by hand.
-// Callers hold s.mu.
-func (s *Sim) finishRefund(r *refund, status string) {
+// It finished at at. Callers hold s.mu.
+func (s *Sim) finishRefund(r *refund, status string, at time.Time) {
 	o := s.orders[r.outTradeNo]
-	r.status, r.finished = status, s.now()
+	r.status, r.finished = status, at
 	switch status {
 	case "SUCCESS":
 		o.state = "REFUND"

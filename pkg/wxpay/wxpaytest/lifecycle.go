@@ -203,9 +203,15 @@ func (s *Sim) Pay(outTradeNo string) (notification []byte, ok bool) {
 		return nil, false
 	}
 	o.state = "SUCCESS"
-	o.transactionID = "42000" + strconv.FormatInt(s.now().UnixNano(), 10)[:15] + randomHex(8)
+	o.transactionID = s.newTransactionID()
 	o.timeEnd = s.now()
 	return s.paymentNotification(outTradeNo, o, s.cfg.Key), true
+}
+
+// newTransactionID makes a transaction_id of WeChat Pay's form: 42000,
+// then digits of the time, then random ones.
+func (s *Sim) newTransactionID() string {
+	return "42000" + strconv.FormatInt(s.now().UnixNano(), 10)[:15] + randomHex(8)
 }
 
 // PaymentNotification returns the notification of a paid order again,

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
 
 // Config is the merchant and mini-program the simulator knows.
@@ -52,6 +53,10 @@ type Config struct {
 	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
 	// CHANGE or REFUNDCLOSE.
 	RefundStatus string
+	// BillLayout is the columns of the merchant's trade bills:
+	// billsim.Current, or billsim.Older as some older merchants still get.
+	// See also Sim.SetBill.
+	BillLayout billsim.Layout
 }
 
 // FaultKind is a way to misbehave.
@@ -109,6 +114,7 @@ type order struct {
 	signType      wxpay.SignType
 	openid        string
 	totalFee      int64
+	body          string
 	attach        string
 	state         string // trade_state
 	transactionID string
@@ -144,6 +150,7 @@ type Sim struct {
 	refunds  map[string]*refund
 	codes    map[string]loginCode
 	users    map[string]bool
+	bills    map[string]billsim.Plan // by billsim.Key
 	closed   bool
 }
 
@@ -170,12 +177,14 @@ func New(cfg Config) *Sim {
 		refunds: map[string]*refund{},
 		codes:   map[string]loginCode{},
 		users:   map[string]bool{},
+		bills:   map[string]billsim.Plan{},
 	}
 	s.mux.HandleFunc("/pay/unifiedorder", s.v2(s.unifiedOrder))
 	s.mux.HandleFunc("/pay/orderquery", s.v2(s.orderQuery))
 	s.mux.HandleFunc("/pay/closeorder", s.v2(s.closeOrder))
 	s.mux.HandleFunc("/secapi/pay/refund", s.v2cert(s.refund, true))
 	s.mux.HandleFunc("/pay/refundquery", s.v2(s.refundQuery))
+	s.mux.HandleFunc("/pay/downloadbill", s.v2(s.downloadBill))
 	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
 	return s
 }

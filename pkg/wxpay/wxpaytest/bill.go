@@ -1,8 +1,6 @@
 package wxpaytest
 
 import (
-	"cmp"
-	"slices"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -86,36 +84,29 @@ func (s *Sim) downloadBill(p wxpay.Params) answer {
 	return answer{file: body}
 }
 
-// billRows are the rows of the bill of the China day of day: the payments
-// made that day, and the refunds accepted that day with their status when
-// the bill was made. Callers hold s.mu.
+// billRows are the rows of the bill of the China day of day. Callers hold
+// s.mu.
 func (s *Sim) billRows(day time.Time) []billsim.Row {
-	madeAt := billsim.MadeAt(day)
-	var rows []billsim.Row
+	var payments []billsim.Payment
 	for no, o := range s.orders {
-		if o.transactionID != "" && billsim.SameDay(o.timeEnd, day) {
-			rows = append(rows, billsim.Row{
-				TradeTime: o.timeEnd, AppID: s.cfg.AppID, MchID: s.cfg.MchID, TransactionID: o.transactionID, OutTradeNo: no,
-				TradeState: "SUCCESS", TotalFee: o.totalFee, SettlementFee: o.totalFee, OpenID: o.openid, Body: o.body, Attach: o.attach,
-			})
+		if o.transactionID != "" {
+			payments = append(payments, o.payment(no))
 		}
 	}
-	for rno, r := range s.refunds {
-		if !billsim.SameDay(r.accepted, day) {
-			continue
-		}
-		o, state := s.orders[r.outTradeNo], r.status
-		if r.finished.IsZero() || r.finished.After(madeAt) {
-			state = "PROCESSING"
-		}
-		rows = append(rows, billsim.Row{
-			TradeTime: r.accepted, AppID: s.cfg.AppID, MchID: s.cfg.MchID, TransactionID: o.transactionID, OutTradeNo: r.outTradeNo,
-			TradeState: "REFUND", RefundID: r.refundID, OutRefundNo: rno, RefundFee: r.fee, RefundState: state,
-			OpenID: o.openid, Body: o.body, Attach: o.attach,
+	var refunds []billsim.Refund
+	for no, r := range s.refunds {
+		refunds = append(refunds, billsim.Refund{
+			Order: s.orders[r.outTradeNo].payment(r.outTradeNo), OutRefundNo: no, RefundID: r.refundID, Fee: r.fee,
+			Status: r.status, Accepted: r.accepted, Finished: r.finished,
 		})
 	}
-	slices.SortFunc(rows, func(a, b billsim.Row) int {
-		return cmp.Or(a.TradeTime.Compare(b.TradeTime), cmp.Compare(a.OutTradeNo, b.OutTradeNo), cmp.Compare(a.OutRefundNo, b.OutRefundNo))
-	})
-	return rows
+	return billsim.Rows(day, s.cfg.AppID, s.cfg.MchID, payments, refunds)
+}
+
+// payment is o, numbered no, as a bill shows it.
+func (o *order) payment(no string) billsim.Payment {
+	return billsim.Payment{
+		OutTradeNo: no, TransactionID: o.transactionID, Total: o.totalFee, PaidAt: o.timeEnd,
+		OpenID: o.openid, Body: o.body, Attach: o.attach,
+	}
 }

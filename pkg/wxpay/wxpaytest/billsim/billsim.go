@@ -14,10 +14,14 @@ package billsim
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"crypto/sha1"
+	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -322,8 +326,60 @@ func Check(day, now time.Time) Availability {
 	return Available
 }
 
-// SameDay reports whether t falls on the China day of day.
-func SameDay(t, day time.Time) bool { return midnight(t).Equal(midnight(day)) }
+// Payment is a paid order as a simulator keeps it.
+type Payment struct {
+	OutTradeNo, TransactionID string
+	Total                     int64 // fen
+	PaidAt                    time.Time
+	OpenID, Body, Attach      string
+}
+
+// Refund is an accepted refund as a simulator keeps it, with its order.
+type Refund struct {
+	Order              Payment
+	OutRefundNo        string
+	RefundID           string
+	Fee                int64 // fen
+	Status             string
+	Accepted, Finished time.Time // Finished is zero while it is PROCESSING
+}
+
+// Rows are the rows of the bill of the China day of day for the merchant
+// appID and mchID: the payments made that day, and the refunds accepted
+// that day with their status when the bill was made (PROCESSING if they
+// finished later), in the order of their time.
+func Rows(day time.Time, appID, mchID string, payments []Payment, refunds []Refund) []Row {
+	var rows []Row
+	for _, p := range payments {
+		if sameDay(p.PaidAt, day) {
+			rows = append(rows, Row{
+				TradeTime: p.PaidAt, AppID: appID, MchID: mchID, TransactionID: p.TransactionID, OutTradeNo: p.OutTradeNo,
+				TradeState: "SUCCESS", TotalFee: p.Total, SettlementFee: p.Total, OpenID: p.OpenID, Body: p.Body, Attach: p.Attach,
+			})
+		}
+	}
+	for _, r := range refunds {
+		if !sameDay(r.Accepted, day) {
+			continue
+		}
+		state := r.Status
+		if r.Finished.IsZero() || r.Finished.After(MadeAt(day)) {
+			state = "PROCESSING"
+		}
+		rows = append(rows, Row{
+			TradeTime: r.Accepted, AppID: appID, MchID: mchID, TransactionID: r.Order.TransactionID, OutTradeNo: r.Order.OutTradeNo,
+			TradeState: "REFUND", RefundID: r.RefundID, OutRefundNo: r.OutRefundNo, RefundFee: r.Fee, RefundState: state,
+			OpenID: r.Order.OpenID, Body: r.Order.Body, Attach: r.Order.Attach,
+		})
+	}
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(a.TradeTime.Compare(b.TradeTime), cmp.Compare(a.OutTradeNo, b.OutTradeNo), cmp.Compare(a.OutRefundNo, b.OutRefundNo))
+	})
+	return rows
+}
+
+// sameDay reports whether t falls on the China day of day.
+func sameDay(t, day time.Time) bool { return midnight(t).Equal(midnight(day)) }
 
 // Key names the China day of day, as plans are kept.
 func Key(day time.Time) string { return day.In(trade.ChinaTime).Format("2006-01-02") }
@@ -390,4 +446,15 @@ func Large(w io.Writer, day time.Time, n int) (sum []byte, err error) {
 		return nil, err
 	}
 	return h.Sum(nil), zw.Close()
+}
+
+// LargeFile writes the bill Large writes to a file in dir, and returns
+// the file's name and the SHA1 of the bill decompressed.
+func LargeFile(dir string, day time.Time, n int) (name string, sum []byte, err error) {
+	f, err := os.CreateTemp(dir, "bill-*.gz")
+	if err != nil {
+		return "", nil, err
+	}
+	sum, err = Large(f, day, n)
+	return f.Name(), sum, errors.Join(err, f.Close())
 }

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
 
 // Config is the merchant the simulator serves.
@@ -48,6 +50,10 @@ type Config struct {
 	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
 	// CLOSED or ABNORMAL.
 	RefundStatus string
+	// BillLayout is the columns of the merchant's trade bills:
+	// billsim.Current, or billsim.Older as some older merchants still get.
+	// See also Sim.SetBill.
+	BillLayout billsim.Layout
 }
 
 // PublicKeyID is the id of the simulator's WeChat Pay public key.
@@ -80,6 +86,7 @@ type order struct {
 	prepayID      string
 	openid        string
 	total         int64
+	description   string
 	attach        string
 	state         string
 	transactionID string
@@ -106,6 +113,8 @@ type Sim struct {
 	orders  map[string]*order
 	refunds map[string]*refund
 	users   map[string]bool
+	bills   map[string]BillPlan // by billsim.Key
+	files   map[string]billFile // by download token
 	faults  []Fault
 	// requests holds the method and path of every request.
 	requests []string
@@ -142,6 +151,7 @@ func New(cfg Config) (*Sim, error) {
 	s := &Sim{
 		cfg: cfg, key: key, mux: http.NewServeMux(), closing: make(chan struct{}),
 		orders: map[string]*order{}, refunds: map[string]*refund{}, users: map[string]bool{},
+		bills: map[string]BillPlan{}, files: map[string]billFile{},
 	}
 	s.signing.Store(&signing{key, PublicKeyID})
 	if cfg.Certificates {

@@ -2,6 +2,7 @@ package payment
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -20,6 +21,7 @@ type fakeGateway struct {
 	QueryRefundFn   func(ctx context.Context, outRefundNo string) (*RefundStatus, error)
 	NotificationFn  func(ctx context.Context, header func(string) string, body []byte) (*Notice, error)
 	NotifyAnswerFn  func(err error) NotifyAnswer
+	BillFn          func(ctx context.Context, day time.Time, read func(io.Reader) error) error
 }
 
 var _ Gateway = (*fakeGateway)(nil)
@@ -44,6 +46,9 @@ func (g *fakeGateway) Notification(ctx context.Context, header func(string) stri
 	return g.NotificationFn(ctx, header, body)
 }
 func (g *fakeGateway) NotifyAnswer(err error) NotifyAnswer { return g.NotifyAnswerFn(err) }
+func (g *fakeGateway) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
+	return g.BillFn(ctx, day, read)
+}
 
 // fakeStore is a trade.Store made of function fields, likewise.
 type fakeStore struct {

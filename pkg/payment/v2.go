@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -189,4 +191,11 @@ func (g V2) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus,
 var refundQueryStates2 = map[string]trade.RefundState{
 	"PROCESSING": trade.RefundProcessing, "SUCCESS": trade.RefundSuccess,
 	"REFUNDCLOSE": trade.RefundClosed, "CHANGE": trade.RefundAbnormal,
+}
+
+// Bill is downloadbill, type ALL, gzip.
+//
+// https://pay.weixin.qq.com/doc/v2/merchant/4011987833
+func (g V2) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
+	return downloadBill(ctx, day, read, g.Client.DownloadBill, fromWxPay)
 }

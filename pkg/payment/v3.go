@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -210,4 +211,12 @@ func (g V3) QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus,
 var refundQueryStates3 = map[string]trade.RefundState{
 	"PROCESSING": trade.RefundProcessing, "SUCCESS": trade.RefundSuccess,
 	"CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
+}
+
+// Bill is GET /v3/bill/tradebill, type ALL, gzip, then the file it names,
+// checked against its signed SHA1.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012556654
+func (g V3) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
+	return downloadBill(ctx, day, read, g.Client.DownloadBill, fromWxPayV3)
 }

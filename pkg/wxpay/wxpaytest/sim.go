@@ -2,14 +2,15 @@
 // merchant API v2 and the mini-program login API the way the real services
 // behave, for tests and local runs. It checks every signature and field rule
 // the real API checks, signs its answers, keeps orders, issues single-use
-// login codes, and can be told to misbehave.
+// login codes, serves the daily trade bill of what it saw (see package
+// billsim), and can be told to misbehave.
 //
 // Serve it with httptest.NewServer, or call it in process through
 // [Sim.Transport].
 //
 // Time is the simulator's own: Config.Now, moved on by [Sim.Advance], so a
-// test can make an order old or expired, or a refund finish, without
-// sleeping.
+// test can make an order old or expired, a refund finish, or a day's bill
+// be made, without sleeping.
 package wxpaytest
 
 import (

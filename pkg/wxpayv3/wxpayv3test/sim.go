@@ -2,10 +2,12 @@
 // local runs: it verifies every request's Authorization signature with the
 // merchant's public key, applies the field rules, signs every answer with
 // its own key (as a WeChat Pay public key or as a platform certificate),
-// keeps orders and refunds, encrypts notifications, and can misbehave.
+// keeps orders and refunds, encrypts notifications, serves the daily trade
+// bill of what it saw (see package billsim), and can misbehave.
 //
 // The simulator's business clock (orders' age and time_expire, refunds'
-// RefundDelay, payment and refund times) is Config.Now moved on by
+// RefundDelay, payment and refund times, when bills are made and how long
+// their download_url works) is Config.Now moved on by
 // [Sim.Advance]. Signature timestamps, and the window requests' timestamps
 // must fall in, follow Config.Now alone, so a client on real time still
 // verifies after a test has made days pass.

@@ -143,6 +143,14 @@ func TestSimulatorBillKnobs(t *testing.T) {
 			rows[0].TotalFee = 1800
 			return rows
 		}}, "", func(body []byte) bool { return bytes.Contains(gunzip(t, body), []byte("`18.00,`0.00,`\r\n")) }},
+		{"a row of another app", billsim.Plan{Rows: func(rows []billsim.Row) []billsim.Row {
+			other := rows[0]
+			other.AppID, other.OutTradeNo = "wx0000000000000000", "OTHER-APP-0001"
+			return append(rows, other)
+		}}, "", func(body []byte) bool {
+			text := gunzip(t, body)
+			return bytes.Contains(text, []byte(",`wx0000000000000000,`"+mchID+",`")) && bytes.Contains(text, []byte("\r\n`2,`3.60,`"))
+		}},
 		{"summary lies", billsim.Plan{Summary: func(s *billsim.Summary) { s.RefundFee = 1 }}, "", func(body []byte) bool {
 			return bytes.HasSuffix(gunzip(t, body), []byte("`1,`1.80,`0.01,`0.00,`0.01000,`1.80,`0.01\r\n"))
 		}},

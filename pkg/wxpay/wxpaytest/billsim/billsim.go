@@ -55,7 +55,8 @@ type Row struct {
 	// writes 0.00 on a refund row.
 	TotalFee int64
 	// SettlementFee is 应结订单金额, the amount less no-recharge coupons;
-	// 0.00 on a refund row. Older has no such column.
+	// 0.00 on a refund row. Older has no such column: there 总金额 is both
+	// amounts, and Plan.Bill makes it TotalFee.
 	SettlementFee int64
 	RefundID      string // 微信退款单号; "" on a payment row, written 0
 	OutRefundNo   string // 商户退款单号; likewise
@@ -393,6 +394,11 @@ func (p Plan) Bill(l Layout, rows []Row) (text, body []byte, ok bool) {
 	}
 	if len(rows) == 0 {
 		return nil, nil, false
+	}
+	if l == Older {
+		for i := range rows {
+			rows[i].SettlementFee = rows[i].TotalFee
+		}
 	}
 	s := Sum(rows)
 	if p.Summary != nil {

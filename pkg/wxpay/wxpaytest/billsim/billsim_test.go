@@ -116,6 +116,11 @@ func TestPlanBill(t *testing.T) {
 			t.Errorf("%s: %v\n%s", c.name, ok, text)
 		}
 	}
+	// In Older, 总金额 is the row's amount and its summary's too.
+	text, _, _ := Plan{Rows: func(rs []Row) []Row { rs[0].TotalFee = 1; return rs }}.Bill(Older, rows())
+	if !bytes.Contains(text, []byte(",`CNY,`0.01,`0.00,`0,`")) || !bytes.HasSuffix(text, []byte("\r\n`2,`0.01,`1.00,`0.00,`-0.01000\r\n")) {
+		t.Errorf("older, wrong amount:\n%s", text)
+	}
 	if _, _, ok := (Plan{}).Bill(Current, nil); ok {
 		t.Error("a bill of no row")
 	}

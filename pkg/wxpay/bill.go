@@ -42,11 +42,11 @@ const DefaultMaxBillSize = 512 << 20
 //
 // Whatever read returns is returned as it is. When read returns nil before
 // the end, the rest is read too: gzip checks its checksum and length at the
-// end of the stream, so nil means the whole bill arrived intact. A read
-// that fails because the stream is corrupt or cut short fails with
-// ErrMalformedBill, because the network failed with ErrTransport, because
-// the bill is over MaxBillSize (or HTTP.MaxDownloadSize compressed) with
-// outbound.ErrTooLarge.
+// end of the stream, so nil means the whole bill arrived intact. The
+// reads fail with ErrMalformedBill when the stream is corrupt or cut
+// short, with ErrTransport when the network fails, and with
+// outbound.ErrTooLarge past MaxBillSize decompressed (or
+// HTTP.MaxDownloadSize as sent).
 //
 // A refusal is an *Error; No Bill Exist also matches ErrNoBill, and Bill
 // Creating ErrBillNotReady.

@@ -7,7 +7,10 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 )
 
 // Gateway is WeChat Pay as the use cases need it, on API v2 (V2) or v3
@@ -33,8 +36,6 @@ type Gateway interface {
 	// QueryRefund returns the verified state of a refund; ErrRefundNotExist
 	// when WeChat Pay does not know it.
 	QueryRefund(ctx context.Context, outRefundNo string) (*RefundStatus, error)
-	// Bill streams the decompressed trade bill of day to read.
-	Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error
 	// Notification verifies a notification (signature, this merchant) and
 	// reads it. header gives the request's headers by lower-case name.
 	// Verification may download WeChat Pay's platform certificates (v3),
@@ -44,6 +45,14 @@ type Gateway interface {
 	// ended with err: nil once it is verified and recorded, which alone
 	// stops WeChat Pay's retries.
 	NotifyAnswer(err error) NotifyAnswer
+	// Bill streams WeChat Pay's trade bill (type ALL) of a China calendar
+	// day, given at 00:00 +08:00, to read: the decompressed text as it
+	// arrives, never held whole. The stream is checked as it goes (v3: its
+	// SHA1 against the signed hash), so a read that met io.EOF read the
+	// whole bill; a bill that cannot be read fails the read, and Bill, with
+	// ErrBillInvalid. read's own error is returned as it is. WeChat Pay's
+	// answers about the bill are ErrNoBill and ErrBillNotReady.
+	Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error
 }
 
 // NotifyAnswer is the HTTP answer to a notification, in its protocol's form.
@@ -61,11 +70,19 @@ var (
 	// ErrRefundNotExist: WeChat Pay does not know the refund (v2
 	// REFUNDNOTEXIST, v3 RESOURCE_NOT_EXISTS).
 	ErrRefundNotExist = errors.New("payment: WeChat Pay does not know the refund")
-	ErrNoBill         = errors.New("payment: no bill for that day")
-	ErrBillNotReady   = errors.New("payment: the bill is not ready")
 	// ErrRefused is any definite refusal: the request reached WeChat Pay and
 	// was turned down, so nothing happened there (unlike a timeout).
 	ErrRefused = errors.New("payment: WeChat Pay refused")
+	// ErrNoBill: WeChat Pay has no bill for the day (v2 No Bill Exist, v3
+	// a signed NO_STATEMENT_EXIST), as the merchant had no transaction. It
+	// is final.
+	ErrNoBill = errors.New("payment: WeChat Pay has no bill for that day")
+	// ErrBillNotReady: WeChat Pay is still making the bill (v2 Bill
+	// Creating, v3 STATEMENT_CREATING); ask again later.
+	ErrBillNotReady = errors.New("payment: WeChat Pay's bill is not ready")
+	// ErrBillInvalid: the bill cannot be read: not gzip, corrupt or cut
+	// short, or (v3) not the file its signed hash names.
+	ErrBillInvalid = errors.New("payment: WeChat Pay's bill cannot be read")
 )
 
 // PrepayOrder is what a new order says.
@@ -150,6 +167,38 @@ type RefundResult struct {
 func refundNotExist(e *Error) *Error {
 	e.cond = errors.Join(e.cond, ErrRefundNotExist)
 	return e
+}
+
+// downloadBill runs download, a client's DownloadBill, and classifies its
+// failure: WeChat's answers about the bill and a bill that cannot be read
+// by their conditions, failures of the exchange by classify, and read's
+// own error as it is, since the caller knows it best.
+func downloadBill(ctx context.Context, day time.Time, read func(io.Reader) error,
+	download func(context.Context, time.Time, func(io.Reader) error) error, classify func(error) *Error) error {
+	var readFailed bool
+	err := download(ctx, day, func(r io.Reader) error {
+		err := read(r)
+		readFailed = err != nil
+		return err
+	})
+	bill := func(code, message string, cond error) error {
+		e := classify(err)
+		e.Kind, e.Code, e.Message, e.cond = Upstream, code, message, cond
+		return e
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, wxpay.ErrNoBill): // also v3's, which is the same
+		return bill("NO_BILL", "WeChat Pay has no bill for that day", ErrNoBill)
+	case errors.Is(err, wxpay.ErrBillNotReady):
+		return bill("BILL_NOT_READY", "WeChat Pay is still making the bill; ask again later", ErrBillNotReady)
+	case errors.Is(err, wxpay.ErrMalformedBill), errors.Is(err, wxpayv3.ErrBillHash):
+		return bill("BILL_INVALID", "WeChat Pay's bill cannot be read", ErrBillInvalid)
+	case readFailed && !errors.Is(err, outbound.ErrTransport) && !errors.Is(err, outbound.ErrTooLarge):
+		return err // DownloadBill returns read's error as it is
+	}
+	return classify(err)
 }
 
 // stableCode is the form of every error code clients see.

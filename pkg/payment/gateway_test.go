@@ -1,12 +1,14 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
@@ -351,5 +354,76 @@ func TestPrepaySendsExpiry(t *testing.T) {
 	}
 	if sent := sim2.Requests()[0].Params["time_expire"]; len(sent) != len("20060102150405") {
 		t.Errorf("v2 sent time_expire %q", sent)
+	}
+}
+
+// Both gateways stream a day's bill from what the simulators saw, and name
+// WeChat's answers about it by their conditions, whatever the API.
+func TestBill(t *testing.T) {
+	ctx := context.Background()
+	const no = "20261126170000000001"
+	day := time.Now()
+	sim2, v2 := newV2Gateway(t, wxpaytest.Config{})
+	sim3, v3 := newV3Gateway(t, wxpayv3test.Config{})
+	sim2.AddPaidOrder(no, 180)
+	sim3.AddPaidOrder(no, 180)
+	sim2.Advance(billsim.MadeAt(day).Sub(day))
+	sim3.Advance(billsim.MadeAt(day).Sub(day))
+	errStop := errors.New("the caller's own failure")
+	isBill := func(code string, cond error) func(error) bool {
+		return func(err error) bool {
+			var e *Error
+			return errors.As(err, &e) && e.Code == code && e.Kind == Upstream && errors.Is(err, cond)
+		}
+	}
+	readAll := func(r io.Reader) error { _, err := io.ReadAll(r); return err }
+	for _, c := range []struct {
+		name string
+		days int
+		plan billsim.Plan
+		v3   *wxpayv3test.BillPlan // in place of plan, for v3 only
+		read func(io.Reader) error
+		ok   func(error) bool
+	}{
+		{name: "the bill", read: func(r io.Reader) error {
+			text, err := io.ReadAll(r)
+			if err == nil && !bytes.Contains(text, []byte(",`"+no+",`")) {
+				err = fmt.Errorf("not the bill: %s", text)
+			}
+			return err
+		}, ok: func(err error) bool { return err == nil }},
+		{name: "not ready", plan: billsim.Plan{State: billsim.NotReady}, ok: isBill("BILL_NOT_READY", ErrBillNotReady)},
+		{name: "today", days: 1, ok: isBill("BILL_NOT_READY", ErrBillNotReady)},
+		{name: "no bill", days: -1, ok: isBill("NO_BILL", ErrNoBill)},
+		{name: "truncated", plan: billsim.Plan{Body: billsim.Truncated}, ok: isBill("BILL_INVALID", ErrBillInvalid)},
+		{name: "not gzip", plan: billsim.Plan{Body: billsim.NotGzip}, ok: isBill("BILL_INVALID", ErrBillInvalid)},
+		{name: "wrong hash", v3: &wxpayv3test.BillPlan{WrongHash: true}, ok: isBill("BILL_INVALID", ErrBillInvalid)},
+		{name: "the future", days: 2, ok: func(err error) bool {
+			var e *Error
+			return errors.As(err, &e) && e.Kind == Upstream && !errors.Is(err, ErrNoBill) && !errors.Is(err, ErrBillNotReady)
+		}},
+		{name: "the caller's own error", read: func(io.Reader) error { return errStop }, ok: func(err error) bool { return err == errStop }},
+		{name: "the caller's error wrapping a bad bill's", plan: billsim.Plan{Body: billsim.Truncated}, read: func(r io.Reader) error {
+			_, err := io.ReadAll(r)
+			return fmt.Errorf("line 2: %w", err)
+		}, ok: isBill("BILL_INVALID", ErrBillInvalid)},
+	} {
+		read := c.read
+		if read == nil {
+			read = readAll
+		}
+		at := day.AddDate(0, 0, c.days)
+		if c.v3 == nil {
+			sim2.SetBill(at, c.plan)
+			if err := v2.Bill(ctx, at, read); !c.ok(err) {
+				t.Errorf("v2, %s: %v", c.name, err)
+			}
+			sim3.SetBill(at, wxpayv3test.BillPlan{Plan: c.plan})
+		} else {
+			sim3.SetBill(at, *c.v3)
+		}
+		if err := v3.Bill(ctx, at, read); !c.ok(err) {
+			t.Errorf("v3, %s: %v", c.name, err)
+		}
 	}
 }

@@ -29,9 +29,6 @@ const (
 	maxDiscrepancies = 1000
 )
 
-// ErrBillInvalid marks a bill that could not be read or does not add up.
-var ErrBillInvalid = errors.New("payment: the bill is invalid")
-
 // ChinaDay is the China calendar day of t, at 00:00 +08:00.
 func ChinaDay(t time.Time) time.Time {
 	y, m, d := t.In(trade.ChinaTime).Date()

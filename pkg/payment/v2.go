@@ -193,7 +193,9 @@ var refundQueryStates2 = map[string]trade.RefundState{
 	"REFUNDCLOSE": trade.RefundClosed, "CHANGE": trade.RefundAbnormal,
 }
 
-// Bill is a placeholder.
+// Bill is downloadbill, type ALL, gzip.
+//
+// https://pay.weixin.qq.com/doc/v2/merchant/4011987833
 func (g V2) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
-	return ErrNoBill
+	return downloadBill(ctx, day, read, g.Client.DownloadBill, fromWxPay)
 }

@@ -213,7 +213,10 @@ var refundQueryStates3 = map[string]trade.RefundState{
 	"CLOSED": trade.RefundClosed, "ABNORMAL": trade.RefundAbnormal,
 }
 
-// Bill is a placeholder.
+// Bill is GET /v3/bill/tradebill, type ALL, gzip, then the file it names,
+// checked against its signed SHA1.
+//
+// https://pay.weixin.qq.com/doc/v3/merchant/4012556654
 func (g V3) Bill(ctx context.Context, day time.Time, read func(io.Reader) error) error {
-	return ErrNoBill
+	return downloadBill(ctx, day, read, g.Client.DownloadBill, fromWxPayV3)
 }

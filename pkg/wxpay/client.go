@@ -40,6 +40,9 @@ type Client struct {
 	CertTransport http.RoundTripper
 	Now           func() time.Time // nil means time.Now
 	Rand          io.Reader        // source of nonces; must be cryptographic (crypto/rand.Reader)
+	// MaxBillSize bounds a bill once decompressed (HTTP.MaxDownloadSize
+	// bounds it as sent); 0 means DefaultMaxBillSize.
+	MaxBillSize int64
 }
 
 func (c *Client) now() time.Time {
@@ -105,17 +108,13 @@ func (c *Client) encodeRequest(params Params) ([]byte, error) {
 // send posts body through the client's one HTTP path and returns the
 // answer once it has passed every check.
 func (c *Client) send(ctx context.Context, rt http.RoundTripper, path string, body []byte) (Params, error) {
-	h := c.HTTP
-	if h.BaseURL == "" {
-		h.BaseURL = DefaultBaseURL
-	}
+	h := c.http()
 	if rt != nil {
 		h.Transport = rt
 	}
 	var answer Params
 	_, err := h.Do(ctx, &outbound.Request{
-		Method: http.MethodPost, Path: path, Body: body,
-		Header: http.Header{"Content-Type": {"text/xml; charset=utf-8"}},
+		Method: http.MethodPost, Path: path, Body: body, Header: xmlHeader(),
 		Check: func(r *outbound.Response) (err error) {
 			if r.StatusCode != http.StatusOK {
 				return &HTTPError{StatusCode: r.StatusCode}
@@ -133,6 +132,18 @@ func (c *Client) send(ctx context.Context, rt http.RoundTripper, path string, bo
 	}
 	return answer, nil
 }
+
+// http is the client's HTTP path with its defaults.
+func (c *Client) http() outbound.Client {
+	h := c.HTTP
+	if h.BaseURL == "" {
+		h.BaseURL = DefaultBaseURL
+	}
+	return h
+}
+
+// xmlHeader is the header of every v2 request.
+func xmlHeader() http.Header { return http.Header{"Content-Type": {"text/xml; charset=utf-8"}} }
 
 // checkAnswer decodes an answer and applies the checks WeChat Pay requires
 // before any field may be used.

@@ -104,6 +104,9 @@ type Client struct {
 	// FREQUENCY_LIMITED, failover to HTTP.FailoverURL (typically
 	// BackupBaseURL). HTTP.BaseURL "" means DefaultBaseURL.
 	HTTP outbound.Client
+	// MaxBillSize bounds a bill once decompressed (HTTP.MaxDownloadSize
+	// bounds it as sent); 0 means wxpay.DefaultMaxBillSize.
+	MaxBillSize int64
 }
 
 // Do sends a signed request and decodes the verified answer into out (nil
@@ -135,13 +138,17 @@ func (c *Client) do(ctx context.Context, method, pathQuery string, body, out any
 		}
 		return nil
 	}
-	req.Retryable = func(err error) bool {
-		var refusal *Error
-		return errors.As(err, &refusal) && refusal.Retryable()
-	}
+	req.Retryable = retryable
 	h := c.http()
 	_, err := h.Do(ctx, req)
 	return err
+}
+
+// retryable reports whether an error of a Check asks for the same request
+// again.
+func retryable(err error) bool {
+	var refusal *Error
+	return errors.As(err, &refusal) && refusal.Retryable()
 }
 
 // accept verifies a 2xx answer, then decodes and checks it.

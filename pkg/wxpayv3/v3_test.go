@@ -381,20 +381,29 @@ func signedNow(t testing.TB, key *rsa.PrivateKey, serial string, now time.Time, 
 // signed with key under the public key id "PUB".
 func answering(t *testing.T, key *rsa.PrivateKey, body []byte) *Client {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		s := signedNow(t, key, "PUB", time.Now(), body)
-		w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
-		w.Header().Set("Wechatpay-Nonce", s.Nonce)
-		w.Header().Set("Wechatpay-Signature", s.Signature)
-		w.Header().Set("Wechatpay-Serial", s.Serial)
-		w.Write(body)
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeSigned(t, w, key, body) }))
 	t.Cleanup(srv.Close)
+	return clientOf(key, srv.URL)
+}
+
+// writeSigned answers body signed with key under the public key id "PUB".
+func writeSigned(t testing.TB, w http.ResponseWriter, key *rsa.PrivateKey, body []byte) {
+	s := signedNow(t, key, "PUB", time.Now(), body)
+	w.Header().Set("Wechatpay-Timestamp", s.Timestamp)
+	w.Header().Set("Wechatpay-Nonce", s.Nonce)
+	w.Header().Set("Wechatpay-Signature", s.Signature)
+	w.Header().Set("Wechatpay-Serial", s.Serial)
+	w.Write(body)
+}
+
+// clientOf is a client of the server at base that signs with key and
+// trusts key's public half as the WeChat Pay public key "PUB".
+func clientOf(key *rsa.PrivateKey, base string) *Client {
 	return &Client{
 		AppID:    "wxd678efh567hg6787",
 		Signer:   &Signer{MchID: "1900000109", Serial: "S", Key: key, Rand: rand.Reader},
 		Verifier: &Verifier{PublicKeyID: "PUB", PublicKey: &key.PublicKey},
-		HTTP:     outbound.Client{BaseURL: srv.URL},
+		HTTP:     outbound.Client{BaseURL: base},
 	}
 }
 

@@ -3,6 +3,7 @@ package wxpaytest
 import (
 	"cmp"
 	"strconv"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
@@ -158,7 +159,9 @@ const (
 
 // settleRefunds finishes the refunds whose Config.RefundDelay has passed,
 // with Config.RefundStatus, as WeChat Pay does on its own: nothing is
-// posted, only queries see it. Callers hold s.mu.
+// posted, only queries and bills see it. Each finished when its delay
+// ended, whenever it is settled, so that a bill made in between shows it
+// as it was. Callers hold s.mu.
 func (s *Sim) settleRefunds() {
 	if s.cfg.RefundDelay <= 0 {
 		return
@@ -166,7 +169,7 @@ func (s *Sim) settleRefunds() {
 	now := s.now()
 	for _, r := range s.refunds {
 		if r.status == "PROCESSING" && !now.Before(r.accepted.Add(s.cfg.RefundDelay)) {
-			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"))
+			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"), r.accepted.Add(s.cfg.RefundDelay))
 		}
 	}
 }
@@ -174,10 +177,10 @@ func (s *Sim) settleRefunds() {
 // finishRefund moves a PROCESSING refund to its final status: SUCCESS makes
 // the order REFUND; REFUNDCLOSE gives the amount back (the money never
 // left); CHANGE keeps it taken, since the merchant finishes that payout by
-// hand. Callers hold s.mu.
-func (s *Sim) finishRefund(r *refund, status string) {
+// hand. It finished at at. Callers hold s.mu.
+func (s *Sim) finishRefund(r *refund, status string, at time.Time) {
 	o := s.orders[r.outTradeNo]
-	r.status, r.finished = status, s.now()
+	r.status, r.finished = status, at
 	switch status {
 	case "SUCCESS":
 		o.state = "REFUND"
@@ -200,9 +203,15 @@ func (s *Sim) Pay(outTradeNo string) (notification []byte, ok bool) {
 		return nil, false
 	}
 	o.state = "SUCCESS"
-	o.transactionID = "42000" + strconv.FormatInt(s.now().UnixNano(), 10)[:15] + randomHex(8)
+	o.transactionID = s.newTransactionID()
 	o.timeEnd = s.now()
 	return s.paymentNotification(outTradeNo, o, s.cfg.Key), true
+}
+
+// newTransactionID makes a transaction_id of WeChat Pay's form: 42000,
+// then digits of the time, then random ones.
+func (s *Sim) newTransactionID() string {
+	return "42000" + strconv.FormatInt(s.now().UnixNano(), 10)[:15] + randomHex(8)
 }
 
 // PaymentNotification returns the notification of a paid order again,
@@ -250,7 +259,7 @@ func (s *Sim) CompleteRefund(outRefundNo, status string) (notification []byte, o
 	if r == nil || r.status != "PROCESSING" {
 		return nil, false
 	}
-	s.finishRefund(r, status)
+	s.finishRefund(r, status, s.now())
 	o := s.orders[r.outTradeNo]
 	inner := wxpay.Params{
 		"out_refund_no": outRefundNo, "out_trade_no": r.outTradeNo, "refund_id": r.refundID,

@@ -15,12 +15,14 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 )
 
-// answer is a v2 answer under construction: either a refusal of the request
-// (return_code FAIL) or signed business fields.
+// answer is a v2 answer under construction: a refusal of the request
+// (return_code FAIL), signed business fields, or a file.
 type answer struct {
-	fields   wxpay.Params
-	fail     string // return_msg of a return_code FAIL answer
-	signType wxpay.SignType
+	fields    wxpay.Params
+	fail      string // return_msg of a return_code FAIL answer
+	errorCode string // error_code of a FAIL answer, when WeChat Pay sends one
+	signType  wxpay.SignType
+	file      []byte // a file sent as it is, unsigned (downloadbill's bill)
 }
 
 func refuse(msg string) answer { return answer{fail: msg} }
@@ -66,6 +68,11 @@ func (s *Sim) v2cert(api func(wxpay.Params) answer, needCert bool) http.HandlerF
 				a.signType, _ = wxpay.ParseSignType(p["sign_type"])
 			}
 		}
+		if a.file != nil {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(a.file)
+			return
+		}
 		body := s.encode(a, fault.Kind)
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 		w.Write(body)
@@ -96,7 +103,11 @@ func (s *Sim) authenticate(p wxpay.Params) answer {
 
 func (s *Sim) encode(a answer, fault FaultKind) []byte {
 	if a.fail != "" {
-		body, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "FAIL", "return_msg": a.fail})
+		f := wxpay.Params{"return_code": "FAIL", "return_msg": a.fail}
+		if a.errorCode != "" {
+			f["error_code"] = a.errorCode
+		}
+		body, _ := wxpay.EncodeXML(f)
 		return body
 	}
 	out := make(wxpay.Params, len(a.fields)+8)
@@ -163,7 +174,7 @@ func (s *Sim) unifiedOrder(p wxpay.Params) answer {
 		fee, _ := strconv.ParseInt(p["total_fee"], 10, 64)
 		o = &order{
 			fields: fingerprint, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20),
-			signType: st, openid: p["openid"], totalFee: fee, attach: p["attach"], state: "NOTPAY",
+			signType: st, openid: p["openid"], totalFee: fee, body: p["body"], attach: p["attach"], state: "NOTPAY",
 			created: s.now(), expires: expires,
 		}
 		s.orders[no] = o

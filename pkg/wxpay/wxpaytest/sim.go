@@ -2,14 +2,15 @@
 // merchant API v2 and the mini-program login API the way the real services
 // behave, for tests and local runs. It checks every signature and field rule
 // the real API checks, signs its answers, keeps orders, issues single-use
-// login codes, and can be told to misbehave.
+// login codes, serves the daily trade bill of what it saw (see package
+// billsim), and can be told to misbehave.
 //
 // Serve it with httptest.NewServer, or call it in process through
 // [Sim.Transport].
 //
 // Time is the simulator's own: Config.Now, moved on by [Sim.Advance], so a
-// test can make an order old or expired, or a refund finish, without
-// sleeping.
+// test can make an order old or expired, a refund finish, or a day's bill
+// be made, without sleeping.
 package wxpaytest
 
 import (
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
 
 // Config is the merchant and mini-program the simulator knows.
@@ -52,6 +54,10 @@ type Config struct {
 	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
 	// CHANGE or REFUNDCLOSE.
 	RefundStatus string
+	// BillLayout is the columns of the merchant's trade bills:
+	// billsim.Current, or billsim.Older as some older merchants still get.
+	// See also Sim.SetBill.
+	BillLayout billsim.Layout
 }
 
 // FaultKind is a way to misbehave.
@@ -109,6 +115,7 @@ type order struct {
 	signType      wxpay.SignType
 	openid        string
 	totalFee      int64
+	body          string
 	attach        string
 	state         string // trade_state
 	transactionID string
@@ -144,6 +151,7 @@ type Sim struct {
 	refunds  map[string]*refund
 	codes    map[string]loginCode
 	users    map[string]bool
+	bills    map[string]billsim.Plan // by billsim.Key
 	closed   bool
 }
 
@@ -170,12 +178,14 @@ func New(cfg Config) *Sim {
 		refunds: map[string]*refund{},
 		codes:   map[string]loginCode{},
 		users:   map[string]bool{},
+		bills:   map[string]billsim.Plan{},
 	}
 	s.mux.HandleFunc("/pay/unifiedorder", s.v2(s.unifiedOrder))
 	s.mux.HandleFunc("/pay/orderquery", s.v2(s.orderQuery))
 	s.mux.HandleFunc("/pay/closeorder", s.v2(s.closeOrder))
 	s.mux.HandleFunc("/secapi/pay/refund", s.v2cert(s.refund, true))
 	s.mux.HandleFunc("/pay/refundquery", s.v2(s.refundQuery))
+	s.mux.HandleFunc("/pay/downloadbill", s.v2(s.downloadBill))
 	s.mux.HandleFunc("/sns/jscode2session", s.jscode2session)
 	return s
 }

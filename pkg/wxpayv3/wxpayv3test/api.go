@@ -26,13 +26,18 @@ func (s *Sim) routes() {
 	s.mux.HandleFunc("POST /v3/refund/domestic/refunds", s.api(s.refund))
 	s.mux.HandleFunc("GET /v3/refund/domestic/refunds/{no}", s.api(s.queryRefund))
 	s.mux.HandleFunc("GET /v3/certificates", s.api(s.certificates))
+	s.mux.HandleFunc("GET /v3/bill/tradebill", s.api(s.tradeBill))
+	s.mux.HandleFunc("GET /v3/billdownload/file", s.handle(s.billFile, false))
 }
 
 // reply is an API answer before it is signed.
 type reply struct {
 	status int
-	body   any // marshalled as JSON; nil for none
+	body   any // marshalled as JSON, or a file; nil for none
 }
+
+// file is a reply's body sent as it is, unsigned.
+type file []byte
 
 func fail(status int, code, msg string) reply {
 	return reply{status, map[string]string{"code": code, "message": msg}}
@@ -40,7 +45,11 @@ func fail(status int, code, msg string) reply {
 
 // api wraps a handler with what every v3 endpoint does: record, play a
 // fault, authenticate the request, and sign the answer.
-func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
+func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc { return s.handle(h, true) }
+
+// handle is api, for an endpoint of the JSON API or, when jsonAPI is false,
+// of a file download, which needs no JSON Accept header.
+func (s *Sim) handle(h func(*http.Request, []byte) reply, jsonAPI bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := outbound.ReadBody(r.Body, r.ContentLength, wxpayv3.MaxBodySize)
 		// Every answer, a failure too, carries the id WeChat's support asks for.
@@ -65,7 +74,7 @@ func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
 		}
-		rep := s.authenticate(r, body)
+		rep := s.authenticate(r, body, jsonAPI)
 		if rep.status == 0 {
 			if f.Kind == Refuse {
 				rep = fail(f.Status, f.Code, "simulated refusal")
@@ -77,9 +86,10 @@ func (s *Sim) api(h func(*http.Request, []byte) reply) http.HandlerFunc {
 	}
 }
 
-// authenticate checks the Authorization header the way WeChat Pay does; a
-// zero reply lets the request through.
-func (s *Sim) authenticate(r *http.Request, body []byte) reply {
+// authenticate checks the Authorization header the way WeChat Pay does,
+// and the Accept header of the JSON API when jsonAPI is set; a zero reply
+// lets the request through.
+func (s *Sim) authenticate(r *http.Request, body []byte, jsonAPI bool) reply {
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), wxpayv3.Scheme+" ")
 	if !ok {
 		return fail(401, "SIGN_ERROR", "Authorization 缺失或认证类型错误")
@@ -99,7 +109,7 @@ func (s *Sim) authenticate(r *http.Request, body []byte) reply {
 		return fail(401, "SIGN_ERROR", "nonce_str 缺失或 timestamp 过期")
 	case !s.cfg.Certificates && r.Header.Get("Wechatpay-Serial") != PublicKeyID:
 		return fail(400, "PARAM_ERROR", "Wechatpay-Serial 须为微信支付公钥ID")
-	case r.Header.Get("Accept") != "application/json" || r.Header.Get("User-Agent") == "":
+	case jsonAPI && r.Header.Get("Accept") != "application/json" || r.Header.Get("User-Agent") == "":
 		return fail(400, "PARAM_ERROR", "需要 Accept: application/json 与 User-Agent")
 	case len(body) > 0 && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
 		return fail(400, "PARAM_ERROR", "需要 Content-Type: application/json")
@@ -119,8 +129,15 @@ func (s *Sim) authenticate(r *http.Request, body []byte) reply {
 	return reply{}
 }
 
-// write signs and sends an answer, playing signature faults.
+// write signs and sends an answer, playing signature faults; a file goes
+// unsigned, as WeChat Pay sends bills.
 func (s *Sim) write(w http.ResponseWriter, rep reply, fault FaultKind) {
+	if f, ok := rep.body.(file); ok {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(rep.status)
+		w.Write(f)
+		return
+	}
 	var raw []byte
 	if rep.body != nil {
 		raw, _ = json.Marshal(rep.body)
@@ -219,7 +236,7 @@ func (s *Sim) prepay(_ *http.Request, body []byte) reply {
 		return fail(403, "ORDERPAID", "订单已支付")
 	case !ok:
 		o = &order{fields: fields, prepayID: "wx" + s.now().Format("20060102150405") + randomHex(20),
-			openid: req.Payer.OpenID, total: req.Amount.Total, attach: req.Attach, state: "NOTPAY",
+			openid: req.Payer.OpenID, total: req.Amount.Total, description: req.Description, attach: req.Attach, state: "NOTPAY",
 			expires: payableUntil(s.now(), expires)}
 		s.orders[req.OutTradeNo] = o
 	}
@@ -380,7 +397,9 @@ const userReceivedAccount = "支付用户零钱"
 
 // settleRefunds finishes the refunds whose Config.RefundDelay has passed,
 // with Config.RefundStatus, as WeChat Pay does on its own: nothing is
-// posted, only queries see it. Callers hold s.mu.
+// posted, only queries and bills see it. Each finished when its delay
+// ended, whenever it is settled, so that a bill made in between shows it
+// as it was. Callers hold s.mu.
 func (s *Sim) settleRefunds() {
 	if s.cfg.RefundDelay <= 0 {
 		return
@@ -388,7 +407,7 @@ func (s *Sim) settleRefunds() {
 	now := s.now()
 	for _, r := range s.refunds {
 		if r.status == "PROCESSING" && !now.Before(r.accepted.Add(s.cfg.RefundDelay)) {
-			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"))
+			s.finishRefund(r, cmp.Or(s.cfg.RefundStatus, "SUCCESS"), r.accepted.Add(s.cfg.RefundDelay))
 		}
 	}
 }
@@ -396,10 +415,10 @@ func (s *Sim) settleRefunds() {
 // finishRefund moves a PROCESSING refund to its final status: SUCCESS makes
 // the order REFUND; CLOSED gives the amount back (the money never left);
 // ABNORMAL keeps it taken, since the merchant finishes that payout by hand.
-// Callers hold s.mu.
-func (s *Sim) finishRefund(r *refund, status string) {
+// It finished at at. Callers hold s.mu.
+func (s *Sim) finishRefund(r *refund, status string, at time.Time) {
 	o := s.orders[r.outTradeNo]
-	r.status, r.finished = status, s.now()
+	r.status, r.finished = status, at
 	switch status {
 	case "SUCCESS":
 		o.state = "REFUND"

@@ -74,7 +74,7 @@ func (s *Sim) CompleteRefund(outRefundNo, status string) (Notice, bool) {
 	if r == nil || r.status != "PROCESSING" {
 		return Notice{}, false
 	}
-	s.finishRefund(r, status)
+	s.finishRefund(r, status, s.now())
 	o := s.orders[r.outTradeNo]
 	resource := map[string]any{
 		"mchid": s.cfg.MchID, "out_trade_no": r.outTradeNo, "transaction_id": o.transactionID,

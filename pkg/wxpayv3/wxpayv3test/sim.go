@@ -2,10 +2,12 @@
 // local runs: it verifies every request's Authorization signature with the
 // merchant's public key, applies the field rules, signs every answer with
 // its own key (as a WeChat Pay public key or as a platform certificate),
-// keeps orders and refunds, encrypts notifications, and can misbehave.
+// keeps orders and refunds, encrypts notifications, serves the daily trade
+// bill of what it saw (see package billsim), and can misbehave.
 //
 // The simulator's business clock (orders' age and time_expire, refunds'
-// RefundDelay, payment and refund times) is Config.Now moved on by
+// RefundDelay, payment and refund times, when bills are made and how long
+// their download_url works) is Config.Now moved on by
 // [Sim.Advance]. Signature timestamps, and the window requests' timestamps
 // must fall in, follow Config.Now alone, so a client on real time still
 // verifies after a test has made days pass.
@@ -24,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
 
 // Config is the merchant the simulator serves.
@@ -48,6 +52,10 @@ type Config struct {
 	// RefundStatus is how such a refund finishes: SUCCESS (also when ""),
 	// CLOSED or ABNORMAL.
 	RefundStatus string
+	// BillLayout is the columns of the merchant's trade bills:
+	// billsim.Current, or billsim.Older as some older merchants still get.
+	// See also Sim.SetBill.
+	BillLayout billsim.Layout
 }
 
 // PublicKeyID is the id of the simulator's WeChat Pay public key.
@@ -80,6 +88,7 @@ type order struct {
 	prepayID      string
 	openid        string
 	total         int64
+	description   string
 	attach        string
 	state         string
 	transactionID string
@@ -106,6 +115,8 @@ type Sim struct {
 	orders  map[string]*order
 	refunds map[string]*refund
 	users   map[string]bool
+	bills   map[string]BillPlan // by billsim.Key
+	files   map[string]billFile // by download token
 	faults  []Fault
 	// requests holds the method and path of every request.
 	requests []string
@@ -142,6 +153,7 @@ func New(cfg Config) (*Sim, error) {
 	s := &Sim{
 		cfg: cfg, key: key, mux: http.NewServeMux(), closing: make(chan struct{}),
 		orders: map[string]*order{}, refunds: map[string]*refund{}, users: map[string]bool{},
+		bills: map[string]BillPlan{}, files: map[string]billFile{},
 	}
 	s.signing.Store(&signing{key, PublicKeyID})
 	if cfg.Certificates {

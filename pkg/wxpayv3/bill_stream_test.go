@@ -1,0 +1,65 @@
+package wxpayv3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
+	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
+)
+
+// A bill of 20 MB streams through with little memory, hashed on the way:
+// it is never held whole, neither compressed nor decompressed.
+func TestDownloadBillStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and reads a 20 MB bill")
+	}
+	day := time.Date(2026, 11, 26, 0, 0, 0, 0, trade.ChinaTime)
+	name, sum, err := billsim.LargeFile(t.TempDir(), day, 90000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testKey(t)
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v3/bill/tradebill" {
+			writeSigned(t, w, key, []byte(`{"hash_type":"SHA1","hash_value":"`+hex.EncodeToString(sum)+
+				`","download_url":"`+srv.URL+`/v3/billdownload/file?token=T"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeFile(w, r, name)
+	}))
+	defer srv.Close()
+	client := clientOf(key, srv.URL)
+
+	var n int64
+	h := sha1.New()
+	buf := make([]byte, 32<<10)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = client.DownloadBill(context.Background(), day, func(r io.Reader) (err error) {
+		n, err = io.CopyBuffer(h, r, buf)
+		return err
+	})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 20<<20 || !bytes.Equal(h.Sum(nil), sum) {
+		t.Fatalf("read %d bytes, not the bill", n)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
+		t.Errorf("allocated %d bytes for a bill of %d", alloc, n)
+	}
+	t.Logf("%d bytes, %d allocated", n, after.TotalAlloc-before.TotalAlloc)
+}

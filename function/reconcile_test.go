@@ -151,3 +151,25 @@ func TestBinaryReconcile(t *testing.T) {
 		}
 	})
 }
+
+// A date that is malformed, today, in the future or more than 90 days back
+// is refused before anything is fetched; an unknown day's report is NOT_FOUND.
+func TestReconcileDates(t *testing.T) {
+	f := newFixture(t, nil)
+	today := payment.ChinaDay(time.Now())
+	for _, date := range []string{"2026-13-01", "29/11/2026", "", today.Format(time.DateOnly),
+		today.AddDate(0, 0, 1).Format(time.DateOnly), today.AddDate(0, 0, -91).Format(time.DateOnly)} {
+		for _, action := range []string{"reconcile", "reconciliation"} {
+			if _, err := f.invoke(`{"action":"`+action+`","date":"`+date+`"}`, time.Second); err == nil || !strings.HasPrefix(err.Error(), "INVALID_DATE: ") {
+				t.Errorf("%s %q: %v", action, date, err)
+			}
+		}
+	}
+	if f.sent("/pay/downloadbill") != 0 {
+		t.Fatal("a bill was fetched for a refused date")
+	}
+	f.store.reconcile.Store(true)
+	if _, err := f.invoke(`{"action":"reconciliation","date":"`+today.AddDate(0, 0, -5).Format(time.DateOnly)+`"}`, time.Second); err == nil || !strings.HasPrefix(err.Error(), "NOT_FOUND: ") {
+		t.Fatalf("%v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/miniprogram"
 	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
+	"github.com/wxpay-scf/wxpay-scf/pkg/payinput"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/session"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -41,6 +42,8 @@ type app struct {
 	noSigner *payment.Error  // why signer is nil
 
 	target      payment.Sender // nil when no events target is configured (or it is broken)
+	prices      *payment.PriceList
+	noPrices    *payment.Error // why /pay is refused: WXPAY_PRICES is set but broken
 	minCloseAge time.Duration
 
 	mu  sync.Mutex
@@ -107,6 +110,13 @@ func (a *app) setup() {
 			a.log.Error("configuration", "variable", "WXPAY_ORDER_TTL", "problem", problem)
 		}
 		a.setupEvents(cfg)
+		if cfg.pricesRaw != "" {
+			var err error
+			if a.prices, err = payinput.ParsePrices(cfg.pricesRaw, cfg.maxTotalFee); err != nil {
+				a.noPrices = featureOff("WXPAY_PRICES", "is not a valid price list")
+				a.log.Error("configuration", "variable", "WXPAY_PRICES", "problem", err.Error())
+			}
+		}
 		if cfg.onSCF && strings.HasPrefix(cfg.storeDSN, "sqlite:") {
 			a.log.Warn("configuration", "variable", "WXPAY_STORE",
 				"problem", "the embedded SQLite store is per instance on SCF; set WXPAY_STORE to a shared MySQL (mysql://…) in production")
@@ -134,7 +144,7 @@ func (a *app) service(ctx context.Context) (*payment.Service, error) {
 	a.svc = &payment.Service{
 		AppID: a.cfg.appID, MchID: a.cfg.mchID, WeChat: a.wechat, Login: a.login, Store: st, NotifyURL: a.cfg.notifyURL, DefaultBody: a.cfg.body, Now: a.now,
 		StateChanged: a.logStateChange, RefundChanged: a.logRefundChange,
-		Target: a.target, OrderTTL: a.cfg.orderTTL, MinCloseAge: a.minCloseAge, Log: a.log,
+		Target: a.target, OrderTTL: a.cfg.orderTTL, MinCloseAge: a.minCloseAge, Log: a.log, Prices: a.prices,
 	}
 	return a.svc, nil
 }

@@ -47,6 +47,7 @@ type config struct {
 	onSCF         bool   // running on Tencent Cloud SCF
 	orderTTL      time.Duration
 	orderTTLRaw   string
+	pricesRaw     string // WXPAY_PRICES, checked in setup
 	// The events target: a webhook or another SCF function (checked in
 	// setupEvents; a problem disables delivery only).
 	eventsURL, eventsSecret, eventsFunction string
@@ -149,6 +150,7 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	c.eventsFunction, c.region = getenv("WXPAY_EVENTS_FUNCTION"), lookup("TENCENTCLOUD_REGION")
 	c.tencentCloudAPIBase = getenv("WXPAY_TENCENTCLOUD_API_BASE")
 	c.orderTTLRaw = getenv("WXPAY_ORDER_TTL")
+	c.pricesRaw = strings.TrimSpace(getenv("WXPAY_PRICES"))
 	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
 	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
 	return c, errs

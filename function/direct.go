@@ -86,10 +86,14 @@ func (a *app) direct(ctx context.Context, event []byte) (string, any, error) {
 }
 
 func (a *app) directPay(ctx context.Context, svc *payment.Service, ev gjson.Result, event []byte) (any, error) {
-	req, err := payinput.ParseRequest(event, a.cfg.maxTotalFee)
+	if a.noPrices != nil && ev.Get("item").Exists() {
+		return nil, a.noPrices
+	}
+	req, err := payinput.ParseRequest(event, a.cfg.maxTotalFee, a.prices != nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Trusted = true // a backend with cloud credentials may set its own amount
 	for _, path := range []string{"userInfo.openId", "openid"} {
 		if v := ev.Get(path); v.Type == gjson.String && v.Str != "" {
 			req.OpenID = v.Str

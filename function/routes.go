@@ -134,8 +134,15 @@ func (a *app) withIdentity(ctx context.Context, svc *payment.Service, ev *httpev
 }
 
 func (a *app) pay(ctx context.Context, svc *payment.Service, ev *httpevent.Request) (any, error) {
-	req, err := payinput.ParseRequest(ev.Body, a.cfg.maxTotalFee)
+	if a.noPrices != nil {
+		return nil, a.noPrices // never a client's own amount when the merchant meant to set prices
+	}
+	req, err := payinput.ParseRequest(ev.Body, a.cfg.maxTotalFee, a.prices != nil)
 	if err != nil {
+		return nil, err
+	}
+	// Settled before the login code is spent.
+	if err := svc.Quote(&req); err != nil {
 		return nil, err
 	}
 	if req.OpenID, err = a.identity(ctx, svc, ev, req.Code); err != nil {

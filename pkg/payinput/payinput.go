@@ -5,6 +5,8 @@
 package payinput
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -42,16 +44,25 @@ func Object(body []byte) (gjson.Result, error) {
 }
 
 // ParseRequest reads the pay fields of a JSON object: total_fee, code,
-// description, attach and request_id. Unknown fields are ignored; an openid field is
-// never read, because the client is not a verified source.
-func ParseRequest(body []byte, maxTotalFee int64) (payment.PayRequest, error) {
+// description, attach and request_id, and with a price list (priced) item
+// and quantity, when total_fee becomes optional. Unknown fields are
+// ignored; an openid field is never read, because the client is not a
+// verified source.
+func ParseRequest(body []byte, maxTotalFee int64, priced bool) (payment.PayRequest, error) {
 	obj, err := Object(body)
 	if err != nil {
 		return payment.PayRequest{}, err
 	}
 	var r payment.PayRequest
-	if r.TotalFee, err = ParseTotalFee(obj.Get("total_fee"), maxTotalFee); err != nil {
-		return payment.PayRequest{}, err
+	if fee := obj.Get("total_fee"); !priced || fee.Exists() && fee.Type != gjson.Null {
+		if r.TotalFee, err = ParseTotalFee(fee, maxTotalFee); err != nil {
+			return payment.PayRequest{}, err
+		}
+	}
+	if priced {
+		if r.Item, r.Quantity, err = parseItem(obj); err != nil {
+			return payment.PayRequest{}, err
+		}
 	}
 	if r.Description, err = optionalText(obj.Get("description"), "INVALID_DESCRIPTION", "description", wxpay.MaxBodyBytes); err != nil {
 		return payment.PayRequest{}, err
@@ -252,4 +263,88 @@ func ParseDate(event gjson.Result, now time.Time) (time.Time, error) {
 		return time.Time{}, bad
 	}
 	return day, nil
+}
+
+// parseItem reads item (a string; whether the list has it is the price
+// list's to say) and quantity (a JSON integer from 1 to 99; 0 when absent).
+func parseItem(obj gjson.Result) (string, int, error) {
+	var item string
+	if v := obj.Get("item"); v.Exists() && v.Type != gjson.Null {
+		if v.Type != gjson.String || v.Str == "" {
+			return "", 0, invalid("UNKNOWN_ITEM", "item must be the id of an item of the price list")
+		}
+		item = v.Str
+	}
+	var quantity int64
+	if v := obj.Get("quantity"); v.Exists() && v.Type != gjson.Null {
+		var err error
+		if quantity, err = wholeNumber(v, 1, payment.MaxQuantity); err != nil {
+			return "", 0, invalid("INVALID_QUANTITY", "quantity must be a whole number from 1 to 99")
+		}
+	}
+	return item, int(quantity), nil
+}
+
+// validItemID is 1 to 32 characters of 0-9 A-Z a-z _ -.
+func validItemID(id string) bool {
+	if id == "" || len(id) > 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParsePrices reads WXPAY_PRICES, a JSON object of items:
+// {"vip-month":{"total_fee":1800,"description":"会员月卡"}}. Each id is 1 to
+// 32 characters of 0-9 A-Z a-z _ -, each total_fee a positive integer of
+// fen within maxTotalFee, each description a valid goods description. The
+// error says which item and why.
+func ParsePrices(raw string, maxTotalFee int64) (*payment.PriceList, error) {
+	obj, err := Object([]byte(raw))
+	if err != nil {
+		return nil, errors.New("is not a JSON object of items")
+	}
+	list := &payment.PriceList{Items: map[string]payment.Price{}, MaxTotalFee: maxTotalFee}
+	obj.ForEach(func(k, v gjson.Result) bool {
+		id := k.Str
+		switch _, dup := list.Items[id]; {
+		case !validItemID(id):
+			err = fmt.Errorf("item %q: the id must be 1 to 32 characters of 0-9 A-Z a-z _ -", id)
+		case dup:
+			err = fmt.Errorf("item %q is listed twice", id)
+		case !v.IsObject():
+			err = fmt.Errorf("item %q must be {\"total_fee\":…,\"description\":…}", id)
+		}
+		if err != nil {
+			return false
+		}
+		fee, ferr := ParseTotalFee(v.Get("total_fee"), maxTotalFee)
+		if ferr != nil || v.Get("total_fee").Type != gjson.Number {
+			err = fmt.Errorf("item %q: total_fee must be a whole number of fen from 1 to %d", id, maxTotalFee)
+			return false
+		}
+		desc := v.Get("description")
+		if desc.Type != gjson.String || desc.Str == "" {
+			err = fmt.Errorf("item %q: description must be a non-empty string", id)
+			return false
+		}
+		if problem := CheckText(desc.Str, wxpay.MaxBodyBytes); problem != "" {
+			err = fmt.Errorf("item %q: description %s", id, problem)
+			return false
+		}
+		list.Items[id] = payment.Price{TotalFee: fee, Description: desc.Str}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, errors.New("lists no item")
+	}
+	return list, nil
 }

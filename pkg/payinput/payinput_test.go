@@ -48,7 +48,7 @@ func isCode(err error, code string) bool {
 }
 
 func TestParseRequest(t *testing.T) {
-	r, err := ParseRequest([]byte(`{"total_fee":"180","code":"0a1","description":"腾讯充值中心-QQ会员充值","attach":"x=1","openid":"forged","extra":[1]}`), 2147483647)
+	r, err := ParseRequest([]byte(`{"total_fee":"180","code":"0a1","description":"腾讯充值中心-QQ会员充值","attach":"x=1","openid":"forged","extra":[1]}`), 2147483647, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +71,13 @@ func TestParseRequest(t *testing.T) {
 		`{"total_fee":180,"attach":{}}`:                                      "INVALID_ATTACH",
 	}
 	for body, code := range cases {
-		if _, err := ParseRequest([]byte(body), 2147483647); !isCode(err, code) {
+		if _, err := ParseRequest([]byte(body), 2147483647, false); !isCode(err, code) {
 			t.Errorf("%.60s: got %v, want %s", body, err, code)
 		}
 	}
 	// Exactly at the limits is fine: 127 ASCII bytes, 42 three-byte characters.
 	for _, ok := range []string{strings.Repeat("a", 127), strings.Repeat("中", 42)} {
-		if _, err := ParseRequest([]byte(`{"total_fee":1,"description":"`+ok+`","attach":"`+ok+`"}`), 10); err != nil {
+		if _, err := ParseRequest([]byte(`{"total_fee":1,"description":"`+ok+`","attach":"`+ok+`"}`), 10, false); err != nil {
 			t.Errorf("%d bytes: %v", len(ok), err)
 		}
 	}
@@ -146,6 +146,57 @@ func TestParseDate(t *testing.T) {
 		`{"date":"2026-2-1"}`, `{"date":"2026-02-30"}`, `{"date":"29/11/2026"}`, `{"date":"2026-11-29T00:00:00Z"}`} {
 		if _, err := ParseDate(gjson.Parse(raw), now); !isCode(err, "INVALID_DATE") {
 			t.Errorf("%s: %v", raw, err)
+		}
+	}
+}
+
+func TestParseItemRequests(t *testing.T) {
+	r, err := ParseRequest([]byte(`{"item":"vip-month","quantity":2,"code":"c"}`), 2147483647, true)
+	if err != nil || r.Item != "vip-month" || r.Quantity != 2 || r.TotalFee != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	// Without a price list, item and quantity mean nothing and total_fee is required.
+	if r, err := ParseRequest([]byte(`{"item":"vip-month","quantity":200,"total_fee":5}`), 2147483647, false); err != nil || r.Item != "" || r.Quantity != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	for body, code := range map[string]string{
+		`{"item":5}`:                      "UNKNOWN_ITEM",
+		`{"item":""}`:                     "UNKNOWN_ITEM",
+		`{"item":"a","quantity":0}`:       "INVALID_QUANTITY",
+		`{"item":"a","quantity":100}`:     "INVALID_QUANTITY",
+		`{"item":"a","quantity":1.5}`:     "INVALID_QUANTITY",
+		`{"item":"a","quantity":"2"}`:     "INVALID_QUANTITY",
+		`{"item":"a","total_fee":"0180"}`: "INVALID_TOTAL_FEE",
+		`{"item":"a","description":"😀"}`:  "INVALID_DESCRIPTION",
+	} {
+		if _, err := ParseRequest([]byte(body), 2147483647, true); !isCode(err, code) {
+			t.Errorf("%s: %v, want %s", body, err, code)
+		}
+	}
+}
+
+func TestParsePrices(t *testing.T) {
+	l, err := ParsePrices(`{"vip-month":{"total_fee":1800,"description":"会员月卡"},"coins_60":{"total_fee":600,"description":"60 金币"}}`, 100000)
+	if err != nil || len(l.Items) != 2 || l.Items["vip-month"].TotalFee != 1800 || l.Items["coins_60"].Description != "60 金币" || l.MaxTotalFee != 100000 {
+		t.Fatalf("%+v %v", l, err)
+	}
+	for raw, why := range map[string]string{
+		``:        "JSON object",
+		`[]`:      "JSON object",
+		`{}`:      "no item",
+		`{"a":1}`: `item "a" must be`,
+		`{"a b":{"total_fee":1,"description":"x"}}`:                                     `item "a b": the id`,
+		`{"` + strings.Repeat("a", 33) + `":{"total_fee":1,"description":"x"}}`:         "the id",
+		`{"a":{"total_fee":0,"description":"x"}}`:                                       `item "a": total_fee`,
+		`{"a":{"total_fee":"5","description":"x"}}`:                                     `item "a": total_fee`,
+		`{"a":{"total_fee":100001,"description":"x"}}`:                                  `item "a": total_fee`,
+		`{"a":{"total_fee":1.5,"description":"x"}}`:                                     `item "a": total_fee`,
+		`{"a":{"total_fee":1}}`:                                                         `item "a": description`,
+		`{"a":{"total_fee":1,"description":"😀"}}`:                                       `item "a": description`,
+		`{"a":{"total_fee":1,"description":"x"},"a":{"total_fee":2,"description":"y"}}`: "twice",
+	} {
+		if _, err := ParsePrices(raw, 100000); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("%s: %v, want %q", raw, err, why)
 		}
 	}
 }

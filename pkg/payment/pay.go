@@ -41,6 +41,8 @@ type Service struct {
 	// MinCloseAge is how old an order must be before WeChat Pay lets it be
 	// closed (5 minutes on API v2).
 	MinCloseAge time.Duration
+	// Prices, when set, decides what an order costs (see PriceList).
+	Prices *PriceList
 	// Log hears what no caller waits for: failed deliveries, events given
 	// up. nil discards.
 	Log *slog.Logger
@@ -100,6 +102,9 @@ func (s *Service) OpenID(ctx context.Context, code string) (string, error) {
 // fresh out_trade_no, and signs the pay parameters from the verified answer.
 // With a request_id, the same user gets the same order back, never a second.
 func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
+	if err := s.Quote(&r); err != nil {
+		return nil, err
+	}
 	openid := r.OpenID
 	if openid == "" {
 		var err error
@@ -118,15 +123,15 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 	now := s.now()
 	o, created, err := s.Store.CreateOrder(ctx, trade.Order{
 		OutTradeNo: no, OpenID: openid, RequestID: r.RequestID,
-		TotalFee: r.TotalFee, Description: body, Attach: r.Attach,
+		TotalFee: r.TotalFee, Description: body, Attach: r.Attach, Item: r.Item, Quantity: r.Quantity,
 		CreatedAt: now, ExpiresAt: now.Add(s.orderTTL()),
 	})
 	if err != nil {
 		return nil, fromStore(err)
 	}
 	if !created {
-		if o.TotalFee != r.TotalFee || o.Description != body || o.Attach != r.Attach {
-			return nil, &Error{Kind: Conflict, Code: "REQUEST_ID_CONFLICT", Message: "this request_id was used for another amount or description"}
+		if o.TotalFee != r.TotalFee || o.Description != body || o.Attach != r.Attach || o.Item != r.Item || o.Quantity != r.Quantity {
+			return nil, &Error{Kind: Conflict, Code: "REQUEST_ID_CONFLICT", Message: "this request_id was used for another amount, item or description"}
 		}
 		switch {
 		case o.State.Paid():
@@ -163,6 +168,23 @@ func (s *Service) Pay(ctx context.Context, r PayRequest) (*Result, error) {
 		return nil, fromStore(err)
 	}
 	return s.payParams(o.OutTradeNo, prepay)
+}
+
+// Quote settles what r costs, before anything else is done for it: from
+// the price list when there is one (see PriceList), else the request's own
+// total_fee. Quoting a quoted request changes nothing.
+func (s *Service) Quote(r *PayRequest) error {
+	if s.Prices != nil {
+		if err := s.Prices.price(r); err != nil {
+			return err
+		}
+	} else {
+		r.Item, r.Quantity = "", 0 // without a price list, nothing of it counts
+	}
+	if r.TotalFee < 1 {
+		return invalid("INVALID_TOTAL_FEE", "total_fee must be a whole number of fen, at least 1")
+	}
+	return nil
 }
 
 // orderExpired answers a request_id whose order ended unpaid: the

@@ -347,3 +347,35 @@ func TestRefund(t *testing.T) {
 		}
 	}
 }
+
+func TestPriceList(t *testing.T) {
+	l := &PriceList{Items: map[string]Price{"vip-month": {TotalFee: 1800, Description: "会员月卡"}}, MaxTotalFee: 10000}
+	for _, tc := range []struct {
+		in       PayRequest
+		code     string
+		fee      int64
+		quantity int
+	}{
+		{PayRequest{Item: "vip-month"}, "", 1800, 1},
+		{PayRequest{Item: "vip-month", Quantity: 5}, "", 9000, 5},
+		{PayRequest{Item: "vip-month", TotalFee: 1800, Description: "会员月卡"}, "", 1800, 1}, // what the client shows
+		{PayRequest{Item: "vip-month", TotalFee: 1}, "PRICE_MISMATCH", 0, 0},
+		{PayRequest{Item: "vip-month", Description: "年卡"}, "PRICE_MISMATCH", 0, 0},
+		{PayRequest{Item: "vip-month", Quantity: 6}, "INVALID_QUANTITY", 0, 0}, // over the largest order
+		{PayRequest{Item: "vip-year"}, "UNKNOWN_ITEM", 0, 0},
+		{PayRequest{TotalFee: 1}, "ITEM_REQUIRED", 0, 0},
+		{PayRequest{TotalFee: 7, Trusted: true}, "", 7, 0}, // a trusted caller's own amount
+	} {
+		r := tc.in
+		err := l.price(&r)
+		var e *Error
+		switch {
+		case tc.code != "" && (!errors.As(err, &e) || e.Code != tc.code || e.Kind != Invalid):
+			t.Errorf("%+v: %v, want %s", tc.in, err, tc.code)
+		case tc.code == "" && (err != nil || r.TotalFee != tc.fee || r.Quantity != tc.quantity):
+			t.Errorf("%+v: %+v %v", tc.in, r, err)
+		case tc.code == "" && r.Item != "" && r.Description != "会员月卡":
+			t.Errorf("%+v: description %q", tc.in, r.Description)
+		}
+	}
+}

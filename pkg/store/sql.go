@@ -186,7 +186,7 @@ func nullable(s string) any {
 }
 
 const orderColumns = `out_trade_no, openid, COALESCE(request_id, ''), total_fee, description, attach,
-	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at, fixed_on`
+	prepay_id, state, transaction_id, refunded_fee, created_at, paid_at, expires_at, next_query_at, fixed_on, item, quantity`
 
 const selectOrder = `SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no = ?`
 
@@ -196,7 +196,7 @@ func scanOrder(row scanner) (trade.Order, error) {
 	var o trade.Order
 	var created, paid, expires, next int64
 	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
-		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next, &o.FixedOn)
+		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next, &o.FixedOn, &o.Item, &o.Quantity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Order{}, trade.ErrNotFound
 	}
@@ -242,9 +242,9 @@ func (s *sqlStore) CreateOrder(ctx context.Context, o trade.Order) (trade.Order,
 	}
 	o.State = trade.NotPay
 	_, err := s.exec(ctx, `INSERT INTO orders (out_trade_no, openid, request_id, total_fee, description, attach,
-		prepay_id, state, created_at, updated_at, expires_at, next_query_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		prepay_id, state, created_at, updated_at, expires_at, next_query_at, item, quantity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.OutTradeNo, o.OpenID, nullable(o.RequestID), o.TotalFee, o.Description, o.Attach,
-		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()), micros(o.ExpiresAt), micros(o.NextQueryAt))
+		o.PrepayID, o.State, micros(o.CreatedAt), micros(s.now()), micros(o.ExpiresAt), micros(o.NextQueryAt), o.Item, o.Quantity)
 	if err == nil {
 		// As a read would return it.
 		o.CreatedAt, o.ExpiresAt, o.NextQueryAt = fromMicros(micros(o.CreatedAt)), fromMicros(micros(o.ExpiresAt)), fromMicros(micros(o.NextQueryAt))

@@ -425,3 +425,28 @@ func mapLen(m *sync.Map) int {
 	m.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// An order priced from the merchant's list keeps what was bought, for
+// reads, request_id lookups and its events.
+func TestOrderItem(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		o := newOrder("NO000101", "o1", "cart-1", 3600)
+		o.Item, o.Quantity = "vip-month", 2
+		mustCreate(t, s, o)
+		got, err := s.Order(ctx, "NO000101")
+		if err != nil || got.Item != "vip-month" || got.Quantity != 2 {
+			t.Fatalf("%+v %v", got, err)
+		}
+		again, created, err := s.CreateOrder(ctx, newOrder("NO000102", "o1", "cart-1", 1))
+		if err != nil || created || again.Item != "vip-month" || again.Quantity != 2 {
+			t.Fatalf("by request_id: %+v %v %v", again, created, err)
+		}
+		if _, _, err := s.Transition(ctx, "NO000101", trade.Success, "4200", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		events, err := s.Events(ctx, "", 10)
+		if err != nil || len(events) != 1 || !strings.Contains(string(events[0].Data), `"item":"vip-month","quantity":2`) {
+			t.Fatalf("%v %v", events, err)
+		}
+	})
+}

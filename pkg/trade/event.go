@@ -111,6 +111,9 @@ type OrderView struct {
 	CreatedAt     *string      `json:"created_at"`
 	PaidAt        *string      `json:"paid_at"`
 	Refunds       []RefundView `json:"refunds"`
+	// Item and Quantity appear for an order priced from the merchant's list.
+	Item     string `json:"item,omitempty"`
+	Quantity int    `json:"quantity,omitempty"`
 }
 
 // RefundView is a refund as an order shows it.
@@ -125,7 +128,7 @@ func ViewOrder(o Order, refunds []Refund) OrderView {
 	v := OrderView{
 		OutTradeNo: o.OutTradeNo, State: o.State, TotalFee: o.TotalFee, Description: o.Description,
 		TransactionID: o.TransactionID, CreatedAt: rfc3339(o.CreatedAt), PaidAt: rfc3339(o.PaidAt),
-		Refunds: make([]RefundView, 0, len(refunds)),
+		Refunds: make([]RefundView, 0, len(refunds)), Item: o.Item, Quantity: o.Quantity,
 	}
 	for _, r := range refunds {
 		v.Refunds = append(v.Refunds, RefundView{OutRefundNo: r.OutRefundNo, RefundFee: r.RefundFee, State: r.State})

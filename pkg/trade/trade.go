@@ -83,6 +83,10 @@ type Order struct {
 	NextQueryAt time.Time
 	// FixedOn is the day whose reconciliation recorded its payment, "" if none.
 	FixedOn string
+	// Item and Quantity are what was bought, from the merchant's price
+	// list; "" and 0 for an order of a client-chosen amount.
+	Item     string
+	Quantity int
 }
 
 // Expired reports whether the order can no longer be paid at now.

@@ -49,6 +49,13 @@ type Row struct {
 	OutRefundNo string
 	RefundFee   int64  // 退款金额 in fen: the refund less no-recharge coupons; WeChat Pay writes 0.00 on a payment row
 	RefundState string // 退款状态 when the bill was made (SUCCESS, PROCESSING…); empty on a payment row
+
+	// OpenID, Body and Attach are 用户标识, 商品名称 and 商户数据包, which a
+	// Writer writes. A Reader leaves them empty: reconciliation has no use
+	// for them, and a caller keeping rows keeps no more than it uses.
+	OpenID string
+	Body   string
+	Attach string
 }
 
 // IsRefund reports whether r is a refund row.
@@ -62,6 +69,10 @@ type Summary struct {
 	// TotalFee is 订单总金额 in fen; the older layout has none, and there
 	// it equals SettlementFee, as 总金额 is both amounts.
 	TotalFee int64
+	// ServiceFee is 手续费总金额 in fen, the sum of the 手续费 a Writer
+	// works out. A Reader leaves it 0: it checks the amounts reconciliation
+	// compares, and no fee is one of them.
+	ServiceFee int64
 }
 
 // add counts row into s, refusing a total beyond int64.

@@ -14,8 +14,8 @@ import (
 // decompressed: a byte order mark, CRLF line endings, every column of the
 // layout, backticks before every field of the rows and of the summary. It is
 // for tests and simulators; columns that Row does not carry get the values
-// of a plain JSAPI payment (交易类型 JSAPI, 货币种类 CNY, 费率 0.60%,
-// 手续费 0.00000…).
+// of a plain JSAPI payment (交易类型 JSAPI, 货币种类 CNY, 费率 0.60%…), and
+// 手续费 is worked out at that rate (see Write).
 type Writer struct {
 	w       *bufio.Writer
 	layout  Layout
@@ -46,14 +46,18 @@ func Encode(w io.Writer, l Layout, rows []Row) error {
 // refund numbers when they are empty, and a refund row should carry the
 // order's identifiers, 交易状态 REFUND, 0 in TotalFee and SettlementFee
 // (as WeChat Pay writes them), and its refund's fields. In the older layout
-// 总金额 is TotalFee and SettlementFee is not written. Strings holding a
-// line feed or ",`", which would break the line into other fields, and
-// negative amounts are refused.
+// 总金额 is TotalFee, and SettlementFee is taken to be TotalFee in the fee
+// and the summary. 手续费 is 0.60% of the settlement amount, rounded half up
+// to the fen and written with five decimals as WeChat Pay does; a refund
+// gives back 0.60% of its amount, a negative fee. Strings holding a line
+// feed or ",`", which would break the line into other fields, and negative
+// amounts are refused.
 func (w *Writer) Write(row Row) error {
 	if w.layout == Older {
 		row.SettlementFee = row.TotalFee
 	}
-	for _, s := range [...]string{row.AppID, row.MchID, row.TransactionID, row.OutTradeNo, row.TradeState, row.RefundID, row.OutRefundNo, row.RefundState} {
+	for _, s := range [...]string{row.AppID, row.MchID, row.TransactionID, row.OutTradeNo, row.TradeState, row.RefundID, row.OutRefundNo, row.RefundState,
+		row.OpenID, row.Body, row.Attach} {
 		if strings.Contains(s, "\n") || strings.Contains(s, ",`") {
 			return fmt.Errorf("bill: cannot write %q in a field", s)
 		}
@@ -64,6 +68,9 @@ func (w *Writer) Write(row Row) error {
 	if !w.sum.add(&row) {
 		return fmt.Errorf("bill: the amounts add up beyond int64")
 	}
+	// No fee is more than its amount, so this stays between the refunds'
+	// total, negated, and the settlement total, both int64.
+	w.sum.ServiceFee += serviceFee(&row)
 	w.header()
 	w.line = w.line[:0]
 	for i, name := range w.columns() {
@@ -111,7 +118,7 @@ func (w *Writer) Finish(s Summary) error {
 		case sumTotal:
 			w.line = appendYuan(w.line, s.TotalFee)
 		case "手续费总金额":
-			w.line = append(w.line, "0.00000"...)
+			w.line = append(appendYuan(w.line, s.ServiceFee), "000"...)
 		default: // 充值券退款总金额, 总企业红包退款金额
 			w.line = append(w.line, "0.00"...)
 		}
@@ -201,12 +208,33 @@ func (w *Writer) value(dst []byte, name string, row *Row) []byte {
 		if refund {
 			return append(dst, "ORIGINAL"...)
 		}
+	case "用户标识":
+		return append(dst, row.OpenID...)
+	case "商品名称":
+		return append(dst, row.Body...)
+	case "商户数据包":
+		return append(dst, row.Attach...)
 	case "手续费":
-		return append(dst, "0.00000"...)
+		return append(appendYuan(dst, serviceFee(row)), "000"...)
 	case "费率":
-		return append(dst, "0.60%"...)
+		return append(dst, "0.60%"...) // feeRate
 	case "充值券退款金额", "企业红包金额", "企业红包退款金额":
 		return append(dst, "0.00"...)
 	}
-	return dst // 设备号, 用户标识, 商品名称, 商户数据包, 费率备注: empty
+	return dst // 设备号, 费率备注: empty
+}
+
+// feeRate is the 费率 a Writer writes, in ten-thousandths: 0.60%, WeChat
+// Pay's usual rate for mini-programs.
+const feeRate = 60
+
+// serviceFee is row's 手续费 in fen: feeRate of its settlement amount,
+// rounded half up, or on a refund feeRate of the refund given back. It
+// splits the amount at 10000 fen so that no amount Write accepts overflows.
+func serviceFee(row *Row) int64 {
+	fee := func(fen int64) int64 { return fen/10000*feeRate + (fen%10000*feeRate+5000)/10000 }
+	if row.IsRefund() {
+		return -fee(row.RefundFee)
+	}
+	return fee(row.SettlementFee)
 }

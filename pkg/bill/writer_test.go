@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
+	"math/big"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -42,28 +45,83 @@ func TestEncodeRoundTrip(t *testing.T) {
 	}
 }
 
-// TestEncodeLikeWeChat: the placeholders of a payment row and the zeros of a
-// refund row are those of WeChat Pay's bills.
+// TestEncodeLikeWeChat: the rows of testdata/current.csv, with the columns
+// the Reader skips, are written as WeChat Pay wrote them, fees and
+// placeholders included, but for 付款银行, which the Writer does not vary.
 func TestEncodeLikeWeChat(t *testing.T) {
+	rows := slices.Clone(currentRows)
+	for i, extra := range [][3]string{
+		{"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "会员充值", ""},
+		{"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "年卡, 两人", `{"shop":"A","n":2}`},
+		{"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "年卡, 两人", `{"shop":"A","n":2}`},
+		{"orB-mvyTy5Qvs8f-8c69-mwMLu4o", "咨询服务", ""},
+		{"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "会员充值", ""},
+	} {
+		rows[i].OpenID, rows[i].Body, rows[i].Attach = extra[0], extra[1], extra[2]
+	}
 	var buf bytes.Buffer
-	if err := Encode(&buf, Current, currentRows[1:3]); err != nil {
+	if err := Encode(&buf, Current, rows); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"\r\n`2026-11-29 11:30:41,`wx2421b1c4370ec43b,`10000100,`0,`,`4200002360202611291150650780,`20261129113000b,`,`JSAPI,`SUCCESS,`OTHERS,`CNY,`170.00,`10.00,`0,`0,`0.00,`0.00,`,`,`,`,`0.00000,`0.60%,`180.00,`0.00,`\r\n",
-		"\r\n`2026-11-29 15:20:00,`wx2421b1c4370ec43b,`10000100,`0,`,`4200002360202611291150650780,`20261129113000b,`,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50302709992026112991956632208,`R20261129-1,`50.00,`0.00,`ORIGINAL,`SUCCESS,`,`,`0.00000,`0.60%,`0.00,`50.00,`\r\n",
-		"\r\n总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n`2,`170.00,`50.00,`0.00,`0.00000,`180.00,`50.00\r\n",
+	if want := strings.ReplaceAll(mustRead(t, "current.csv"), "`CMB_DEBIT,", "`OTHERS,"); buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+// TestEncodeOlder: the older layout writes 总金额 and no 订单金额, and its fees
+// follow 总金额.
+func TestEncodeOlder(t *testing.T) {
+	rows := []Row{
+		{TradeTime: at("2026-11-26 17:00:00"), AppID: "wxd678efh567hg6787", MchID: "1230000109", TransactionID: "4200000001202611260000000001",
+			OutTradeNo: "20261126170000000001", TradeState: "SUCCESS", TotalFee: 180, OpenID: "o1", Body: "会员,充值", Attach: "a"},
+		{TradeTime: at("2026-11-26 18:00:00"), AppID: "wxd678efh567hg6787", MchID: "1230000109", TransactionID: "4200000001202611260000000001",
+			OutTradeNo: "20261126170000000001", TradeState: "REFUND", RefundID: "50300001", OutRefundNo: "R-1", RefundFee: 100,
+			RefundState: "SUCCESS", OpenID: "o1", Body: "会员,充值", Attach: "a"},
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, Older, rows); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"\uFEFF交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,企业红包金额,微信退款单号,商户退款单号,退款金额,企业红包退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率",
+		"`2026-11-26 17:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`SUCCESS,`OTHERS,`CNY,`1.80,`0.00,`0,`0,`0.00,`0.00,`,`,`会员,充值,`a,`0.01000,`0.60%",
+		"`2026-11-26 18:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`R-1,`1.00,`0.00,`ORIGINAL,`SUCCESS,`会员,充值,`a,`-0.01000,`0.60%",
+		"总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额",
+		"`2,`1.80,`1.00,`0.00,`0.00000",
+		"",
+	}, "\r\n")
+	if buf.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
+	}
+}
+
+// TestServiceFee: 0.60% rounded half up, given back on a refund, exact for
+// any amount the Writer accepts, and added up in the summary.
+func TestServiceFee(t *testing.T) {
+	w := NewWriter(io.Discard, Current)
+	for _, row := range []Row{
+		{TradeState: "SUCCESS", TotalFee: 5000, SettlementFee: 5000}, // 0.30
+		{TradeState: "SUCCESS", TotalFee: 300, SettlementFee: 300},   // 0.018 rounds to 0.02
+		{TradeState: "SUCCESS", TotalFee: 250, SettlementFee: 250},   // 0.015 rounds to 0.02
+		{TradeState: "SUCCESS", TotalFee: 249, SettlementFee: 249},   // 0.01494 rounds to 0.01
+		{TradeState: "REFUND", RefundFee: 5000, OutRefundNo: "R-1"},  // -0.30
 	} {
-		if !strings.Contains(buf.String(), want) {
-			t.Errorf("no %q in\n%s", want, buf.String())
+		if err := w.Write(row); err != nil {
+			t.Fatal(err)
 		}
 	}
-	buf.Reset()
-	if err := Encode(&buf, Older, olderRows[:1]); err != nil {
-		t.Fatal(err)
+	if got, want := w.Summary(), (Summary{Count: 5, SettlementFee: 5799, RefundFee: 5000, TotalFee: 5799, ServiceFee: 5}); got != want {
+		t.Errorf("Summary = %+v, want %+v", got, want)
 	}
-	if want := "\r\n总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额\r\n`1,`0.12,`0.00,`0.00,`0.00000\r\n"; !strings.HasSuffix(buf.String(), want) {
-		t.Errorf("no %q in\n%s", want, buf.String())
+	for _, fen := range []int64{0, 1, 83, 84, 9999, 10000, 123456789, 1 << 62, math.MaxInt64} {
+		want := new(big.Int).Mul(big.NewInt(fen), big.NewInt(feeRate))
+		want.Add(want, big.NewInt(5000)).Div(want, big.NewInt(10000))
+		if got := serviceFee(&Row{SettlementFee: fen}); got != want.Int64() {
+			t.Errorf("fee of %d fen: %d, want %s", fen, got, want)
+		}
+		if got := serviceFee(&Row{TradeState: "REFUND", RefundFee: fen}); got != -want.Int64() {
+			t.Errorf("fee given back on %d fen: %d, want -%s", fen, got, want)
+		}
 	}
 }
 
@@ -96,7 +154,7 @@ func TestLyingSummary(t *testing.T) {
 
 func TestWriterRefuses(t *testing.T) {
 	for _, row := range []Row{
-		{OutTradeNo: "a\nb"}, {RefundState: "x,`y"}, {TotalFee: -1}, {RefundFee: -1},
+		{OutTradeNo: "a\nb"}, {RefundState: "x,`y"}, {Body: "年卡,`两人"}, {Attach: "{\n}"}, {TotalFee: -1}, {RefundFee: -1},
 		{SettlementFee: -1}, {TotalFee: 1 << 62, SettlementFee: 1 << 62, TradeState: "SUCCESS"},
 	} {
 		w := NewWriter(io.Discard, Current)

@@ -3,6 +3,7 @@ package wxpaytest
 import (
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
@@ -86,7 +87,7 @@ func (s *Sim) downloadBill(p wxpay.Params) answer {
 
 // billRows are the rows of the bill of the China day of day. Callers hold
 // s.mu.
-func (s *Sim) billRows(day time.Time) []billsim.Row {
+func (s *Sim) billRows(day time.Time) []bill.Row {
 	var payments []billsim.Payment
 	for no, o := range s.orders {
 		if o.transactionID != "" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
@@ -120,8 +121,8 @@ func TestSimulatorBillRefundFinishingLater(t *testing.T) {
 		s, refund := refundSim(t, c.delay, "CHANGE")
 		refund("R-1", "100")
 		s.Advance(30 * 24 * time.Hour)
-		if bill := strings.Join(billLines(t, s, "20261126"), "\n"); !strings.Contains(bill, c.want) {
-			t.Errorf("delay %v: no %s in\n%s", c.delay, c.want, bill)
+		if text := strings.Join(billLines(t, s, "20261126"), "\n"); !strings.Contains(text, c.want) {
+			t.Errorf("delay %v: no %s in\n%s", c.delay, c.want, text)
 		}
 	}
 }
@@ -138,12 +139,12 @@ func TestSimulatorBillKnobs(t *testing.T) {
 	}{
 		{"not ready", billsim.Plan{State: billsim.NotReady}, billCreating, nil},
 		{"none", billsim.Plan{State: billsim.None}, noBill, nil},
-		{"rows removed", billsim.Plan{Rows: func([]billsim.Row) []billsim.Row { return nil }}, noBill, nil},
-		{"wrong amount", billsim.Plan{Rows: func(rows []billsim.Row) []billsim.Row {
+		{"rows removed", billsim.Plan{Rows: func([]bill.Row) []bill.Row { return nil }}, noBill, nil},
+		{"wrong amount", billsim.Plan{Rows: func(rows []bill.Row) []bill.Row {
 			rows[0].TotalFee = 1800
 			return rows
 		}}, "", func(body []byte) bool { return bytes.Contains(gunzip(t, body), []byte("`18.00,`0.00,`\r\n")) }},
-		{"a row of another app", billsim.Plan{Rows: func(rows []billsim.Row) []billsim.Row {
+		{"a row of another app", billsim.Plan{Rows: func(rows []bill.Row) []bill.Row {
 			other := rows[0]
 			other.AppID, other.OutTradeNo = "wx0000000000000000", "OTHER-APP-0001"
 			return append(rows, other)
@@ -151,7 +152,7 @@ func TestSimulatorBillKnobs(t *testing.T) {
 			text := gunzip(t, body)
 			return bytes.Contains(text, []byte(",`wx0000000000000000,`"+mchID+",`")) && bytes.Contains(text, []byte("\r\n`2,`3.60,`"))
 		}},
-		{"summary lies", billsim.Plan{Summary: func(s *billsim.Summary) { s.RefundFee = 1 }}, "", func(body []byte) bool {
+		{"summary lies", billsim.Plan{Summary: func(s *bill.Summary) { s.RefundFee = 1 }}, "", func(body []byte) bool {
 			return bytes.HasSuffix(gunzip(t, body), []byte("`1,`1.80,`0.01,`0.00,`0.01000,`1.80,`0.01\r\n"))
 		}},
 		{"not gzip", billsim.Plan{Body: billsim.NotGzip}, "", func(body []byte) bool { return bytes.HasPrefix(body, []byte("\uFEFF交易时间,")) }},
@@ -178,7 +179,7 @@ func TestSimulatorBillKnobs(t *testing.T) {
 func TestSimulatorBillRequests(t *testing.T) {
 	s, _ := refundSim(t, 0, "")
 	s.Advance(24 * time.Hour)
-	s.cfg.BillLayout = billsim.Older
+	s.cfg.BillLayout = bill.Older
 	if lines := billLines(t, s, "20261126"); !strings.Contains(lines[0], ",总金额,企业红包金额,") || lines[2] != "总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额" {
 		t.Errorf("older layout:\n%s", strings.Join(lines, "\n"))
 	}

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
@@ -55,9 +56,9 @@ type Config struct {
 	// CHANGE or REFUNDCLOSE.
 	RefundStatus string
 	// BillLayout is the columns of the merchant's trade bills:
-	// billsim.Current, or billsim.Older as some older merchants still get.
+	// bill.Current, or bill.Older as some older merchants still get.
 	// See also Sim.SetBill.
-	BillLayout billsim.Layout
+	BillLayout bill.Layout
 }
 
 // FaultKind is a way to misbehave.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 )
@@ -129,7 +130,7 @@ func (s *Sim) billFile(r *http.Request, _ []byte) reply {
 
 // billRows are the rows of the bill of the China day of day. Callers hold
 // s.mu.
-func (s *Sim) billRows(day time.Time) []billsim.Row {
+func (s *Sim) billRows(day time.Time) []bill.Row {
 	var payments []billsim.Payment
 	for no, o := range s.orders {
 		if o.transactionID != "" {

@@ -11,14 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
 
-// bill is the bill of the day of the simulator's business clock, read once
-// it is made.
-func bill(t *testing.T, sim *wxpayv3test.Sim, c *wxpayv3.Client) string {
+// billText is the bill of the day of the simulator's business clock, read
+// once it is made.
+func billText(t *testing.T, sim *wxpayv3test.Sim, c *wxpayv3.Client) string {
 	t.Helper()
 	day := time.Now()
 	sim.Advance(billsim.MadeAt(day).Sub(day))
@@ -47,7 +48,7 @@ func TestBill(t *testing.T) {
 	if !sim.AddPaidOrder("FOREIGN-0001", 999) || sim.AddPaidOrder(no, 1) {
 		t.Fatal("AddPaidOrder")
 	}
-	text := bill(t, sim, c)
+	text := billText(t, sim, c)
 	for _, want := range []string{
 		",`" + no + ",`" + openID + ",`JSAPI,`SUCCESS,`OTHERS,`CNY,`1.80,`0.00,`0,`0,`0.00,`0.00,`,`,`会员充值,`,`0.01000,`0.60%,`1.80,`0.00,`\r\n",
 		",`" + no + ",`" + openID + ",`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50",
@@ -62,9 +63,9 @@ func TestBill(t *testing.T) {
 }
 
 func TestBillOlderLayout(t *testing.T) {
-	sim, c := newSim(t, wxpayv3test.Config{BillLayout: billsim.Older})
+	sim, c := newSim(t, wxpayv3test.Config{BillLayout: bill.Older})
 	sim.AddPaidOrder("20261126170000000001", 180)
-	if text := bill(t, sim, c); !strings.Contains(text, ",总金额,企业红包金额,") || !strings.HasSuffix(text, "\r\n`1,`1.80,`0.00,`0.00,`0.01000\r\n") {
+	if text := billText(t, sim, c); !strings.Contains(text, ",总金额,企业红包金额,") || !strings.HasSuffix(text, "\r\n`1,`1.80,`0.00,`0.00,`0.01000\r\n") {
 		t.Errorf("%s", text)
 	}
 }

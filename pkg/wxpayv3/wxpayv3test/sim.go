@@ -27,7 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 )
 
 // Config is the merchant the simulator serves.
@@ -53,9 +53,9 @@ type Config struct {
 	// CLOSED or ABNORMAL.
 	RefundStatus string
 	// BillLayout is the columns of the merchant's trade bills:
-	// billsim.Current, or billsim.Older as some older merchants still get.
+	// bill.Current, or bill.Older as some older merchants still get.
 	// See also Sim.SetBill.
-	BillLayout billsim.Layout
+	BillLayout bill.Layout
 }
 
 // PublicKeyID is the id of the simulator's WeChat Pay public key.

@@ -5,69 +5,23 @@ import (
 	"compress/gzip"
 	"crypto/sha1"
 	"io"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 var day = time.Date(2026, 11, 26, 0, 0, 0, 0, trade.ChinaTime)
 
 // rows are a payment of 180 fen and a refund of 100 fen of it.
-func rows() []Row {
-	return []Row{
+func rows() []bill.Row {
+	return []bill.Row{
 		{TradeTime: day.Add(17 * time.Hour), AppID: "wxd678efh567hg6787", MchID: "1230000109", TransactionID: "4200000001202611260000000001",
 			OutTradeNo: "20261126170000000001", TradeState: "SUCCESS", TotalFee: 180, SettlementFee: 180, OpenID: "o1", Body: "会员,充值", Attach: "a"},
 		{TradeTime: day.Add(18 * time.Hour), AppID: "wxd678efh567hg6787", MchID: "1230000109", TransactionID: "4200000001202611260000000001",
 			OutTradeNo: "20261126170000000001", TradeState: "REFUND", RefundID: "50300001", OutRefundNo: "R-1", RefundFee: 100,
 			RefundState: "SUCCESS", OpenID: "o1", Body: "会员,充值", Attach: "a"},
-	}
-}
-
-// The two layouts, line by line, as the format page and real bills show
-// them: amounts in yuan, the fee with five decimals and given back on a
-// refund, 0 for a payment's refund numbers.
-func TestEncode(t *testing.T) {
-	for _, c := range []struct {
-		layout Layout
-		want   []string
-	}{
-		{Current, []string{
-			"\uFEFF交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注",
-			"`2026-11-26 17:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`SUCCESS,`OTHERS,`CNY,`1.80,`0.00,`0,`0,`0.00,`0.00,`,`,`会员,充值,`a,`0.01000,`0.60%,`1.80,`0.00,`",
-			"`2026-11-26 18:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`R-1,`1.00,`0.00,`ORIGINAL,`SUCCESS,`会员,充值,`a,`-0.01000,`0.60%,`0.00,`1.00,`",
-			"总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额",
-			"`2,`1.80,`1.00,`0.00,`0.00000,`1.80,`1.00",
-		}},
-		{Older, []string{
-			"\uFEFF交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,企业红包金额,微信退款单号,商户退款单号,退款金额,企业红包退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率",
-			"`2026-11-26 17:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`SUCCESS,`OTHERS,`CNY,`1.80,`0.00,`0,`0,`0.00,`0.00,`,`,`会员,充值,`a,`0.01000,`0.60%",
-			"`2026-11-26 18:00:00,`wxd678efh567hg6787,`1230000109,`0,`,`4200000001202611260000000001,`20261126170000000001,`o1,`JSAPI,`REFUND,`OTHERS,`CNY,`0.00,`0.00,`50300001,`R-1,`1.00,`0.00,`ORIGINAL,`SUCCESS,`会员,充值,`a,`-0.01000,`0.60%",
-			"总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额",
-			"`2,`1.80,`1.00,`0.00,`0.00000",
-		}},
-	} {
-		var b bytes.Buffer
-		rs := rows()
-		if err := Encode(&b, c.layout, rs, Sum(rs)); err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Split(strings.TrimSuffix(b.String(), "\r\n"), "\r\n")
-		if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
-			t.Errorf("layout %d:\n%s\nwant\n%s", c.layout, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
-		}
-	}
-}
-
-func TestSumAndFees(t *testing.T) {
-	rs := []Row{
-		{TradeState: "SUCCESS", TotalFee: 5000, SettlementFee: 5000}, // 0.30 fee
-		{TradeState: "SUCCESS", TotalFee: 300, SettlementFee: 300},   // 0.018 rounds to 0.02
-		{TradeState: "REFUND", RefundFee: 5000},                      // -0.30
-	}
-	if got, want := Sum(rs), (Summary{Count: 3, SettlementFee: 5300, RefundFee: 5000, TotalFee: 5300, ServiceFee: 2}); got != want {
-		t.Errorf("Sum = %+v, want %+v", got, want)
 	}
 }
 
@@ -104,27 +58,27 @@ func TestPlanBill(t *testing.T) {
 			_, err := io.ReadAll(mustGzip(t, body))
 			return err == io.ErrUnexpectedEOF
 		}},
-		{"rows", Plan{Rows: func(rs []Row) []Row { rs[0].TotalFee = 1; return rs[:1] }}, func(text, _ []byte) bool {
+		{"rows", Plan{Rows: func(rs []bill.Row) []bill.Row { rs[0].TotalFee = 1; return rs[:1] }}, func(text, _ []byte) bool {
 			return bytes.Contains(text, []byte("`1,`1.80,`0.00,`0.00,`0.01000,`0.01,`0.00\r\n")) // the summary follows the rows
 		}},
-		{"summary lies", Plan{Summary: func(s *Summary) { s.Count++ }}, func(text, _ []byte) bool {
+		{"summary lies", Plan{Summary: func(s *bill.Summary) { s.Count++ }}, func(text, _ []byte) bool {
 			return bytes.HasSuffix(text, []byte("`3,`1.80,`1.00,`0.00,`0.00000,`1.80,`1.00\r\n"))
 		}},
 	} {
-		text, body, ok := c.plan.Bill(Current, rows())
+		text, body, ok := c.plan.Bill(bill.Current, rows())
 		if !ok || !c.check(text, body) {
 			t.Errorf("%s: %v\n%s", c.name, ok, text)
 		}
 	}
 	// In Older, 总金额 is the row's amount and its summary's too.
-	text, _, _ := Plan{Rows: func(rs []Row) []Row { rs[0].TotalFee = 1; return rs }}.Bill(Older, rows())
+	text, _, _ := Plan{Rows: func(rs []bill.Row) []bill.Row { rs[0].TotalFee = 1; return rs }}.Bill(bill.Older, rows())
 	if !bytes.Contains(text, []byte(",`CNY,`0.01,`0.00,`0,`")) || !bytes.HasSuffix(text, []byte("\r\n`2,`0.01,`1.00,`0.00,`-0.01000\r\n")) {
 		t.Errorf("older, wrong amount:\n%s", text)
 	}
-	if _, _, ok := (Plan{}).Bill(Current, nil); ok {
+	if _, _, ok := (Plan{}).Bill(bill.Current, nil); ok {
 		t.Error("a bill of no row")
 	}
-	if _, _, ok := (Plan{Rows: func([]Row) []Row { return nil }}).Bill(Current, rows()); ok {
+	if _, _, ok := (Plan{Rows: func([]bill.Row) []bill.Row { return nil }}).Bill(bill.Current, rows()); ok {
 		t.Error("a bill of no row left")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest/billsim"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
@@ -110,7 +111,7 @@ func TestBinaryReconcile(t *testing.T) {
 		w.payAtWeChat(t, lostToo)
 		w.advance(72 * time.Hour)
 
-		w.setBill(day, billsim.Plan{Rows: func(rows []billsim.Row) []billsim.Row {
+		w.setBill(day, billsim.Plan{Rows: func(rows []bill.Row) []bill.Row {
 			for i := range rows {
 				if rows[i].OutTradeNo == wrong {
 					rows[i].TotalFee++ // a wrong amount

@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
@@ -358,10 +360,12 @@ func (d *demoRun) lostNotification(wechat demoWeChat, auth map[string]any) (stri
 func (d *demoRun) sweep(logs *lockedBuffer, lost string) error {
 	const sweep = `{"action":"sweep","min_age":0}`
 	d.say("An operator sweeps by direct invocation:  %s", sweep)
+	before := time.Now()
 	payload, err := d.direct(sweep, "demo-sweep")
 	if err != nil {
 		return err
 	}
+	after := time.Now()
 	fmt.Printf("   → %s\n", payload)
 	var sum struct {
 		Queried         int  `json:"queried"`
@@ -380,11 +384,37 @@ func (d *demoRun) sweep(logs *lockedBuffer, lost string) error {
 		return fmt.Errorf("the sweep logged no change of %s from NOTPAY", lost)
 	}
 	fmt.Println("   It asked WeChat Pay about the one unpaid order and recorded it paid: NOTPAY until this sweep,\n   SUCCESS now (its order_state line is in the audit trail below).")
-	_, event, err := d.rcv.arrived("order.paid", lost)
+	_, event, err := d.rcv.next("order.paid", lost)
 	if err != nil {
 		return err
 	}
 	showArrival("was at the receiver, verified, by the time the sweep answered:", event)
+	return d.sweptYesterday(before, after)
+}
+
+// sweptYesterday checks the sweep's daily reconciliation: from 10:00 China
+// time a sweep reconciles the day before, which in this run has neither a
+// bill nor a payment (NO_BILL), and sends its report; before 10:00 it does
+// not. The sweep ran between before and after.
+func (d *demoRun) sweptYesterday(before, after time.Time) error {
+	pastHour := func(t time.Time) bool { return t.Sub(payment.ChinaDay(t)) >= payment.ReconcileAfter }
+	yesterday := payment.ChinaDay(after).AddDate(0, 0, -1).Format(time.DateOnly)
+	if d.rcv.nothingNew() == nil {
+		if pastHour(before) {
+			return fmt.Errorf("the sweep after 10:00 China time did not reconcile %s", yesterday)
+		}
+		return nil
+	}
+	_, event, err := d.rcv.arrived("bill.reconciled", yesterday)
+	switch {
+	case err != nil:
+		return err
+	case !pastHour(after):
+		return fmt.Errorf("the sweep reconciled %s before 10:00 China time", yesterday)
+	case event.Data.Status != string(trade.ReconcileNoBill):
+		return fmt.Errorf("the sweep's reconciliation of %s is %s, not NO_BILL", yesterday, event.Data.Status)
+	}
+	showArrival(fmt.Sprintf("was at the receiver too: past 10:00 China time a sweep reconciles the day before, %s,\n   which has neither a bill nor a payment:", yesterday), event)
 	return nil
 }
 

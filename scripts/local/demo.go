@@ -129,9 +129,11 @@ func showArrival(how string, e demoEvent) {
 }
 
 // demo runs one order's whole life, then a payment whose notification is
-// lost and which the sweep finds, in the real binary over the SCF protocol
-// against a simulated WeChat Pay, with its events delivered to a local
-// webhook receiver; it checks each step.
+// lost and which the sweep finds, then another that a day's reconciliation
+// finds in WeChat Pay's bill beside a payment the store never saw, in the
+// real binary over the SCF protocol against a simulated WeChat Pay, with
+// its events delivered to a local webhook receiver; it checks each step
+// and ends with the day's reconciliation report.
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
@@ -282,10 +284,10 @@ func demo(args []string) error {
 	showArrival("was at the receiver, verified, by the time the notification was answered:", event)
 
 	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
-	sent := wechat.requests()
+	sent := len(wechat.calls())
 	status, body, _ = d.call("POST", "/release/pay", `{"total_fee":"0180"}`, auth)
 	show(status, body)
-	if status != 400 || wechat.requests() != sent {
+	if status != 400 || len(wechat.calls()) != sent {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
@@ -296,28 +298,37 @@ func demo(args []string) error {
 	if err := d.sweep(logs, lost); err != nil {
 		return err
 	}
+	day, err := d.paidDaysAgo(wechat, auth)
+	if err != nil {
+		return err
+	}
+	if err := d.reconcile(wechat, logs, auth, day); err != nil {
+		return err
+	}
 	if err := d.pullEvents(); err != nil {
 		return err
 	}
 
 	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
-	d.say("The audit trail in the function's log (one JSON line per state change, and the sweep's summary;\n   no key, AppSecret, code, token or webhook secret):")
-	sweepLine := false
+	d.say("The audit trail in the function's log (one JSON line per state change, the sweep's summary, and\n   the reconciliation's discrepancies and summary; no key, AppSecret, code, token or webhook secret):")
+	sweepLine, reconciliationLine := false, false
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token, strings.TrimPrefix(rcv.raw, "whsec_")} {
 			if secret != "" && strings.Contains(line, secret) {
 				return fmt.Errorf("a secret reached the log")
 			}
 		}
-		if strings.Contains(line, `"order_state"`) || strings.Contains(line, `"event":"sweep"`) {
+		sweep := strings.Contains(line, `"event":"sweep"`)
+		reconciliation := strings.Contains(line, `"event":"reconciliation","date":"`+day.date+`"`)
+		if sweep || strings.Contains(line, `"event":"reconciliation"`) || strings.Contains(line, `"order_state"`) || strings.Contains(line, `"msg":"discrepancy"`) {
 			fmt.Println("   " + line)
-			sweepLine = sweepLine || strings.Contains(line, `"event":"sweep"`)
 		}
+		sweepLine, reconciliationLine = sweepLine || sweep, reconciliationLine || reconciliation
 	}
-	if !sweepLine {
-		return fmt.Errorf("the sweep logged no summary line")
+	if !sweepLine || !reconciliationLine {
+		return fmt.Errorf("the sweep or the reconciliation logged no summary line")
 	}
-	return nil
+	return d.finalReport(wechat, day)
 }
 
 // lostNotification makes a second order whose user pays while its

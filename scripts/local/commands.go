@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -302,15 +303,26 @@ func peakMemory(binary string, payments int) error {
 		}
 		worst = max(worst, time.Since(start))
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", fn.PID()))
+	peak, err := vmHWM(fn.PID())
 	if err != nil {
 		return err
 	}
+	fmt.Printf("peak resident memory after %d payments over the SCF protocol: %d kB (slowest invocation %v)\n",
+		payments, peak, worst.Round(10*time.Microsecond))
+	return nil
+}
+
+// vmHWM is the peak resident memory of process pid so far, in kB, as
+// Linux counts it.
+func vmHWM(pid int) (int, error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			fmt.Printf("peak resident memory after %d payments over the SCF protocol: %s (slowest invocation %v)\n",
-				payments, strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), worst.Round(10*time.Microsecond))
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(v, "kB")))
 		}
 	}
-	return nil
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }

@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/scflocal"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
@@ -127,9 +129,11 @@ func showArrival(how string, e demoEvent) {
 }
 
 // demo runs one order's whole life, then a payment whose notification is
-// lost and which the sweep finds, in the real binary over the SCF protocol
-// against a simulated WeChat Pay, with its events delivered to a local
-// webhook receiver; it checks each step.
+// lost and which the sweep finds, then another that a day's reconciliation
+// finds in WeChat Pay's bill beside a payment the store never saw, in the
+// real binary over the SCF protocol against a simulated WeChat Pay, with
+// its events delivered to a local webhook receiver; it checks each step
+// and ends with the day's reconciliation report.
 func demo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ExitOnError)
 	binary := fs.String("binary", "build/main", "the built function")
@@ -280,10 +284,10 @@ func demo(args []string) error {
 	showArrival("was at the receiver, verified, by the time the notification was answered:", event)
 
 	d.say(`A request with "total_fee":"0180" is refused before anything reaches WeChat:`)
-	sent := wechat.requests()
+	sent := len(wechat.calls())
 	status, body, _ = d.call("POST", "/release/pay", `{"total_fee":"0180"}`, auth)
 	show(status, body)
-	if status != 400 || wechat.requests() != sent {
+	if status != 400 || len(wechat.calls()) != sent {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
@@ -294,28 +298,37 @@ func demo(args []string) error {
 	if err := d.sweep(logs, lost); err != nil {
 		return err
 	}
+	day, err := d.paidDaysAgo(wechat, auth)
+	if err != nil {
+		return err
+	}
+	if err := d.reconcile(wechat, logs, auth, day); err != nil {
+		return err
+	}
 	if err := d.pullEvents(); err != nil {
 		return err
 	}
 
 	time.Sleep(20 * time.Millisecond) // let the last log lines arrive
-	d.say("The audit trail in the function's log (one JSON line per state change, and the sweep's summary;\n   no key, AppSecret, code, token or webhook secret):")
-	sweepLine := false
+	d.say("The audit trail in the function's log (one JSON line per state change, the sweep's summary, and\n   the reconciliation's discrepancies and summary; no key, AppSecret, code, token or webhook secret):")
+	sweepLine, reconciliationLine := false, false
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		for _, secret := range []string{m.key, m.appSecret, m.apiV3Key, code, login.Token, strings.TrimPrefix(rcv.raw, "whsec_")} {
 			if secret != "" && strings.Contains(line, secret) {
 				return fmt.Errorf("a secret reached the log")
 			}
 		}
-		if strings.Contains(line, `"order_state"`) || strings.Contains(line, `"event":"sweep"`) {
+		sweep := strings.Contains(line, `"event":"sweep"`)
+		reconciliation := strings.Contains(line, `"event":"reconciliation","date":"`+day.date+`"`)
+		if sweep || strings.Contains(line, `"event":"reconciliation"`) || strings.Contains(line, `"order_state"`) || strings.Contains(line, `"msg":"discrepancy"`) {
 			fmt.Println("   " + line)
-			sweepLine = sweepLine || strings.Contains(line, `"event":"sweep"`)
 		}
+		sweepLine, reconciliationLine = sweepLine || sweep, reconciliationLine || reconciliation
 	}
-	if !sweepLine {
-		return fmt.Errorf("the sweep logged no summary line")
+	if !sweepLine || !reconciliationLine {
+		return fmt.Errorf("the sweep or the reconciliation logged no summary line")
 	}
-	return nil
+	return d.finalReport(wechat, day)
 }
 
 // lostNotification makes a second order whose user pays while its
@@ -358,10 +371,12 @@ func (d *demoRun) lostNotification(wechat demoWeChat, auth map[string]any) (stri
 func (d *demoRun) sweep(logs *lockedBuffer, lost string) error {
 	const sweep = `{"action":"sweep","min_age":0}`
 	d.say("An operator sweeps by direct invocation:  %s", sweep)
+	before := time.Now()
 	payload, err := d.direct(sweep, "demo-sweep")
 	if err != nil {
 		return err
 	}
+	after := time.Now()
 	fmt.Printf("   → %s\n", payload)
 	var sum struct {
 		Queried         int  `json:"queried"`
@@ -380,11 +395,37 @@ func (d *demoRun) sweep(logs *lockedBuffer, lost string) error {
 		return fmt.Errorf("the sweep logged no change of %s from NOTPAY", lost)
 	}
 	fmt.Println("   It asked WeChat Pay about the one unpaid order and recorded it paid: NOTPAY until this sweep,\n   SUCCESS now (its order_state line is in the audit trail below).")
-	_, event, err := d.rcv.arrived("order.paid", lost)
+	_, event, err := d.rcv.next("order.paid", lost)
 	if err != nil {
 		return err
 	}
 	showArrival("was at the receiver, verified, by the time the sweep answered:", event)
+	return d.sweptYesterday(before, after)
+}
+
+// sweptYesterday checks the sweep's daily reconciliation: from 10:00 China
+// time a sweep reconciles the day before, which in this run has neither a
+// bill nor a payment (NO_BILL), and sends its report; before 10:00 it does
+// not. The sweep ran between before and after.
+func (d *demoRun) sweptYesterday(before, after time.Time) error {
+	pastHour := func(t time.Time) bool { return t.Sub(payment.ChinaDay(t)) >= payment.ReconcileAfter }
+	yesterday := payment.ChinaDay(after).AddDate(0, 0, -1).Format(time.DateOnly)
+	if d.rcv.nothingNew() == nil {
+		if pastHour(before) {
+			return fmt.Errorf("the sweep after 10:00 China time did not reconcile %s", yesterday)
+		}
+		return nil
+	}
+	_, event, err := d.rcv.arrived("bill.reconciled", yesterday)
+	switch {
+	case err != nil:
+		return err
+	case !pastHour(after):
+		return fmt.Errorf("the sweep reconciled %s before 10:00 China time", yesterday)
+	case event.Data.Status != string(trade.ReconcileNoBill):
+		return fmt.Errorf("the sweep's reconciliation of %s is %s, not NO_BILL", yesterday, event.Data.Status)
+	}
+	showArrival(fmt.Sprintf("was at the receiver too: past 10:00 China time a sweep reconciles the day before, %s,\n   which has neither a bill nor a payment:", yesterday), event)
 	return nil
 }
 

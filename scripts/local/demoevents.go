@@ -13,16 +13,30 @@ import (
 	"github.com/wxpay-scf/wxpay-scf/pkg/webhook/webhooktest"
 )
 
-// demoEvent is what the demo reads of an event.
+// demoEvent is what the demo reads of an event: an order's or a refund's,
+// or a reconciliation report (bill.reconciled).
 type demoEvent struct {
 	ID   string `json:"id"`
 	Type string `json:"type"`
 	Data struct {
 		OutTradeNo string `json:"out_trade_no"`
+		Date       string `json:"date"`
+		Status     string `json:"status"`
 	} `json:"data"`
 }
 
+// subject is what the event is about: the report's day, or the order.
+func (e demoEvent) subject() string {
+	if e.Data.Date != "" {
+		return e.Data.Date
+	}
+	return e.Data.OutTradeNo
+}
+
 func (e demoEvent) String() string {
+	if e.Data.Date != "" {
+		return fmt.Sprintf("%s  %-16s  date %s, %s", e.ID, e.Type, e.Data.Date, e.Data.Status)
+	}
 	return fmt.Sprintf("%s  %-16s  out_trade_no %s", e.ID, e.Type, e.Data.OutTradeNo)
 }
 
@@ -54,22 +68,31 @@ func (r *demoReceiver) env() []string {
 }
 
 // arrived checks that exactly one delivery has arrived since the last look,
-// an event of type typ about order no that verifies and whose webhook-id is
-// its id, and returns it.
-func (r *demoReceiver) arrived(typ, no string) (webhooktest.Delivery, demoEvent, error) {
-	all := r.Deliveries()
-	fresh := all[r.seen:]
-	r.seen = len(all)
-	if len(fresh) != 1 {
-		return webhooktest.Delivery{}, demoEvent{}, fmt.Errorf("the receiver got %d deliveries, not one %s", len(fresh), typ)
+// an event of type typ about subject (an order's number, or a report's
+// day) that verifies and whose webhook-id is its id, and returns it.
+func (r *demoReceiver) arrived(typ, subject string) (webhooktest.Delivery, demoEvent, error) {
+	d, e, err := r.next(typ, subject)
+	if err == nil {
+		err = r.nothingNew()
 	}
-	d := fresh[0]
+	return d, e, err
+}
+
+// next checks the first delivery not yet looked at as arrived does, and
+// leaves the later ones for the next look.
+func (r *demoReceiver) next(typ, subject string) (webhooktest.Delivery, demoEvent, error) {
+	all := r.Deliveries()
+	if len(all) == r.seen {
+		return webhooktest.Delivery{}, demoEvent{}, fmt.Errorf("the receiver got no %s", typ)
+	}
+	d := all[r.seen]
+	r.seen++
 	var e demoEvent
 	if err := json.Unmarshal(d.Body, &e); err != nil {
 		return d, e, fmt.Errorf("a delivery is not an event: %s", d.Body)
 	}
-	if e.Type != typ || e.Data.OutTradeNo != no || e.ID != d.ID {
-		return d, e, fmt.Errorf("the receiver got %s (webhook-id %s), not %s of %s", e, d.ID, typ, no)
+	if e.Type != typ || e.subject() != subject || e.ID != d.ID {
+		return d, e, fmt.Errorf("the receiver got %s (webhook-id %s), not %s of %s", e, d.ID, typ, subject)
 	}
 	if err := webhook.Verify(r.secret, d.Header.Get, d.Body, time.Now()); err != nil {
 		return d, e, fmt.Errorf("the delivery of %s does not verify: %v", e.ID, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpay/wxpaytest"
@@ -29,7 +30,9 @@ type demoWeChat interface {
 	probe(no string) demoNotice                  // a probe with a wrong signature
 	completeRefund(outRefundNo string) (demoNotice, bool)
 	accepted(status int, reply []byte) bool // the function's reply means success
-	requests() int
+	calls() []string                        // each request WeChat Pay received, in one line
+	advance(d time.Duration)                // moves WeChat Pay's business clock
+	addPaidOrder(no string, fee int64) bool // a payment another system of the merchant took
 }
 
 func newDemoWeChat(sim *localSim, m testMerchant) demoWeChat {
@@ -95,7 +98,23 @@ func (d v2Demo) accepted(status int, reply []byte) bool {
 	return status == 200 && wxpaytest.IsSuccessReply(reply)
 }
 
-func (d v2Demo) requests() int { return len(d.sim.Requests()) }
+func (d v2Demo) calls() []string {
+	var lines []string
+	for _, r := range d.sim.Requests() {
+		line := r.Path
+		for _, k := range []string{"out_trade_no", "bill_date"} {
+			if v := r.Params[k]; v != "" {
+				line += " " + k + "=" + v
+			}
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func (d v2Demo) advance(dur time.Duration) { d.sim.Advance(dur) }
+
+func (d v2Demo) addPaidOrder(no string, fee int64) bool { return d.sim.AddPaidOrder(no, fee) }
 
 type v3Demo struct {
 	sim *wxpayv3test.Sim
@@ -141,4 +160,8 @@ func (d v3Demo) completeRefund(no string) (demoNotice, bool) {
 
 func (d v3Demo) accepted(status int, _ []byte) bool { return status == 204 || status == 200 }
 
-func (d v3Demo) requests() int { return len(d.sim.Requests()) }
+func (d v3Demo) calls() []string { return d.sim.Requests() }
+
+func (d v3Demo) advance(dur time.Duration) { d.sim.Advance(dur) }
+
+func (d v3Demo) addPaidOrder(no string, fee int64) bool { return d.sim.AddPaidOrder(no, fee) }

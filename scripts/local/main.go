@@ -6,13 +6,14 @@
 //	go run ./scripts/local serve     -binary build/main -addr 127.0.0.1:9000 [-sim]
 //	go run ./scripts/local sim       -addr 127.0.0.1:9100
 //	go run ./scripts/local coldstart -binary build/main -n 30
+//	go run ./scripts/local billperf  -binary build/main -rows 100000 [-v3]
 //	go run ./scripts/local package   -binary build/main -out build/wxpay.zip
 //
-// With -sim (always for demo) the function gets a fresh test merchant whose
-// key and AppSecret are generated for this run, and talks to an in-process
-// simulator; {{code}} and {{openid}} in an event are replaced with a fresh
-// wx.login code and its user. Without -sim the function gets this shell's
-// environment, so WXPAY_* must be set.
+// With -sim (always for demo and billperf) the function gets a fresh test
+// merchant whose key and AppSecret are generated for this run, and talks to
+// an in-process simulator; {{code}} and {{openid}} in an event are replaced
+// with a fresh wx.login code and its user. Without -sim the function gets
+// this shell's environment, so WXPAY_* must be set.
 package main
 
 import (
@@ -25,7 +26,7 @@ func main() {
 		usage()
 	}
 	cmds := map[string]func([]string) error{
-		"demo": demo, "invoke": invoke, "serve": serve, "sim": runSim, "coldstart": coldStart, "package": pack,
+		"demo": demo, "invoke": invoke, "serve": serve, "sim": runSim, "coldstart": coldStart, "billperf": billPerf, "package": pack,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
@@ -38,6 +39,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart|package [flags]; -h after a command lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart|billperf|package [flags]; -h after a command lists its flags")
 	os.Exit(2)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -51,9 +52,9 @@ func billPerf(args []string) error {
 		return err
 	}
 	fmt.Printf("store: %d paid orders inserted into SQLite in %v\n", len(rows), time.Since(start).Round(time.Millisecond))
-	plan := billsim.Plan{Rows: func([]billsim.Row) []billsim.Row { return rows }}
+	plan := billsim.Plan{Rows: func([]bill.Row) []bill.Row { return rows }}
 	start = time.Now()
-	text, body, _ := plan.Bill(billsim.Current, nil)
+	text, body, _ := plan.Bill(bill.Current, nil)
 	fmt.Printf("bill: %d rows, %.1f MB (%.1f MB gzip); the simulator takes %v to make it for each download\n",
 		len(rows), float64(len(text))/1e6, float64(len(body))/1e6, time.Since(start).Round(time.Millisecond))
 	if *v3 {
@@ -114,7 +115,7 @@ func billPerf(args []string) error {
 // perfRows are n payments of m's app spread over day, with numbers shaped
 // like the function's and WeChat Pay's and random enough to compress as
 // little as real ones; the same n and day give the same rows.
-func perfRows(m testMerchant, day time.Time, n int) []billsim.Row {
+func perfRows(m testMerchant, day time.Time, n int) []bill.Row {
 	rnd := rand.New(rand.NewPCG(uint64(n), uint64(day.Unix())))
 	hex := func(k int) string {
 		b := make([]byte, k)
@@ -123,11 +124,11 @@ func perfRows(m testMerchant, day time.Time, n int) []billsim.Row {
 		}
 		return string(b)
 	}
-	rows := make([]billsim.Row, n)
+	rows := make([]bill.Row, n)
 	for i := range rows {
 		at := day.Add(time.Duration(i) * 24 * time.Hour / time.Duration(n))
 		fee := 1 + rnd.Int64N(100000)
-		rows[i] = billsim.Row{
+		rows[i] = bill.Row{
 			TradeTime: at, AppID: m.appID, MchID: m.mchID, TransactionID: fmt.Sprintf("4200%024d", rnd.Int64()),
 			OutTradeNo: at.In(trade.ChinaTime).Format("20060102150405") + hex(18), TradeState: "SUCCESS",
 			TotalFee: fee, SettlementFee: fee, OpenID: "o" + hex(27), Body: "会员充值",
@@ -138,7 +139,7 @@ func perfRows(m testMerchant, day time.Time, n int) []billsim.Row {
 
 // fillStore creates the store's schema in the SQLite file path, then
 // inserts rows as paid orders in one transaction.
-func fillStore(path string, rows []billsim.Row) error {
+func fillStore(path string, rows []bill.Row) error {
 	ctx := context.Background()
 	st, err := store.Open(ctx, "sqlite:"+path, nil)
 	if err != nil {

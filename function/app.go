@@ -167,7 +167,8 @@ func (a *app) v3Gateway(cfg *config) payment.V3 {
 
 // outbound is the HTTP path of a WeChat API client.
 func (a *app) outbound(base, failover string) outbound.Client {
-	return outbound.Client{BaseURL: base, FailoverURL: failover, Transport: a.transport, AttemptTimeout: attemptTimeout}
+	return outbound.Client{BaseURL: base, FailoverURL: failover, Transport: a.transport,
+		AttemptTimeout: attemptTimeout, DownloadTimeout: downloadTimeout}
 }
 
 // failover is WeChat Pay's backup host when the function talks to the
@@ -185,6 +186,10 @@ func failover(base, production, backup string) string {
 // invocation deadline less a reserve for answering.
 const (
 	attemptTimeout  = 4 * time.Second
+	// downloadTimeout bounds a bill's download and reading (with its store
+	// lookups), within the invocation's budget: a day of 100,000 rows takes
+	// seconds, not one API attempt's 4.
+	downloadTimeout = 5 * time.Minute
 	defaultBudget   = 10 * time.Second // when the invocation has no deadline
 	minReserve      = 50 * time.Millisecond
 	maxReserve      = 500 * time.Millisecond

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -239,6 +240,26 @@ func (a *app) setupEvents(cfg *config) {
 	switch {
 	case cfg.eventsURL != "" && cfg.eventsFunction != "":
 		bad("WXPAY_EVENTS_FUNCTION", "set either WXPAY_EVENTS_URL or WXPAY_EVENTS_FUNCTION, not both")
+	case cfg.eventsFunction != "":
+		if cfg.eventsSecret != "" {
+			a.log.Warn("configuration", "variable", "WXPAY_EVENTS_SECRET", "problem", "is for a webhook and unused with WXPAY_EVENTS_FUNCTION")
+		}
+		fn, err := scfinvoke.ParseFunction(cfg.eventsFunction)
+		if err != nil {
+			bad("WXPAY_EVENTS_FUNCTION", "must be name, or namespace/name, optionally with :qualifier")
+			return
+		}
+		inv := &scfinvoke.Invoker{Function: fn, Region: cfg.region, Endpoint: cfg.tencentCloudAPIBase, Transport: a.transport,
+			// The execution role's temporary credentials, read at each call.
+			Credentials: func() scfinvoke.Credentials {
+				return scfinvoke.Credentials{SecretID: a.getenv("TENCENTCLOUD_SECRETID"), SecretKey: a.getenv("TENCENTCLOUD_SECRETKEY"), Token: a.getenv("TENCENTCLOUD_SESSIONTOKEN")}
+			}}
+		var field *scfinvoke.ConfigError
+		if err := inv.Validate(); errors.As(err, &field) {
+			bad(invokerVariable(field.Field), field.Problem)
+			return
+		}
+		a.target = inv
 	case cfg.eventsURL != "":
 		if err := webhook.ValidURL(cfg.eventsURL); err != nil {
 			bad("WXPAY_EVENTS_URL", "must be an absolute https URL (http only to a loopback host)")
@@ -252,21 +273,16 @@ func (a *app) setupEvents(cfg *config) {
 		a.target = &webhook.Sender{URL: cfg.eventsURL, Secret: secret, Transport: a.transport, Now: a.now}
 	case cfg.eventsSecret != "":
 		bad("WXPAY_EVENTS_URL", "is not set, but WXPAY_EVENTS_SECRET is")
-	case cfg.eventsFunction != "":
-		fn, err := scfinvoke.ParseFunction(cfg.eventsFunction)
-		if err != nil {
-			bad("WXPAY_EVENTS_FUNCTION", "must be name, or namespace/name, optionally with :qualifier")
-			return
-		}
-		inv := &scfinvoke.Invoker{Function: fn, Region: cfg.region, Endpoint: cfg.tencentCloudAPIBase, Transport: a.transport,
-			// The execution role's temporary credentials, read at each call.
-			Credentials: func() scfinvoke.Credentials {
-				return scfinvoke.Credentials{SecretID: a.getenv("TENCENTCLOUD_SECRETID"), SecretKey: a.getenv("TENCENTCLOUD_SECRETKEY"), Token: a.getenv("TENCENTCLOUD_SESSIONTOKEN")}
-			}}
-		if err := inv.Validate(); err != nil {
-			bad("WXPAY_EVENTS_FUNCTION", "cannot be invoked: "+err.Error())
-			return
-		}
-		a.target = inv
 	}
+}
+
+// invokerVariable is the variable behind a field of the SCF invoker.
+func invokerVariable(field string) string {
+	switch field {
+	case "Region":
+		return "TENCENTCLOUD_REGION"
+	case "Endpoint":
+		return "WXPAY_TENCENTCLOUD_API_BASE"
+	}
+	return "WXPAY_EVENTS_FUNCTION"
 }

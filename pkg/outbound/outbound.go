@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/retry"
@@ -299,4 +301,15 @@ func (b *bounded) Read(p []byte) (int, error) {
 		err = transportError(b.ctx, err)
 	}
 	return n, err
+}
+
+// IsLoopback reports whether host (a name or an IP, without a port) is
+// this machine: localhost or a loopback address. Local runs may use plain
+// HTTP to such a host, and nothing else.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

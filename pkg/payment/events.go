@@ -72,8 +72,12 @@ func (s *Service) deliver(ctx context.Context, e trade.Event) (bool, error) {
 	switch {
 	case err == nil:
 		d.State, d.LastError, d.DeliveredAt = trade.DeliveryDelivered, "", now
+	case d.State == trade.DeliveryDelivered:
+		// An operator's redelivery of a delivered event failed: the
+		// receiver had it, so it stays delivered and holds nothing back.
+		d.LastError = err.Error()
 	default:
-		d.LastError = truncate(err.Error(), 255)
+		d.LastError = err.Error() // the store bounds it
 		next, ok := nextAttempt(e.CreatedAt, d.Attempts, now)
 		if ok {
 			d.State, d.NextAttemptAt = trade.DeliveryPending, next
@@ -90,13 +94,6 @@ func (s *Service) deliver(ctx context.Context, e trade.Event) (bool, error) {
 		return err == nil, fromStore(serr)
 	}
 	return err == nil, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // deliverFirst makes the first attempt at the events a change of order no

@@ -76,7 +76,7 @@ func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, bool
 	}
 	if !o.State.Final() {
 		// The sweep asks again no sooner than this.
-		if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, nextQuery(o.CreatedAt, s.now())); err != nil {
+		if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, orderNextQuery(o, s.now())); err != nil {
 			return o, changed, fromStore(err)
 		}
 	}
@@ -88,6 +88,16 @@ func (s *Service) confirm(ctx context.Context, o trade.Order) (trade.Order, bool
 // minute and at most an hour after now.
 func nextQuery(created, now time.Time) time.Time {
 	return now.Add(min(max(now.Sub(created)/4, time.Minute), time.Hour))
+}
+
+// orderNextQuery is nextQuery for an unpaid order, but no later than its
+// expiry while that is still ahead, so the sweep closes it on time.
+func orderNextQuery(o trade.Order, now time.Time) time.Time {
+	next := nextQuery(o.CreatedAt, now)
+	if now.Before(o.ExpiresAt) && o.ExpiresAt.Before(next) {
+		return o.ExpiresAt
+	}
+	return next
 }
 
 // record applies WeChat Pay's verified status of o and reports whether

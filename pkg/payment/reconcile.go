@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -65,7 +66,9 @@ func (s *Service) Reconcile(ctx context.Context, day time.Time) (*trade.Report, 
 		// Reported, nothing changed; the sweep tries the day again tomorrow.
 		r.report = trade.Report{Date: r.date, Status: trade.ReconcileBillInvalid,
 			Discrepancies: []trade.Discrepancy{{Kind: trade.BillInvalid, Bill: truncate(err.Error(), 255)}}}
-		retryAt = day.Add(48*time.Hour + ReconcileAfter)
+		if now := s.now(); now.Before(day.Add(48 * time.Hour)) {
+			retryAt = now.Add(24 * time.Hour) // once, the next day; then it stays reported
+		}
 	case err != nil:
 		return nil, err
 	default:
@@ -167,7 +170,7 @@ type fix struct {
 func (r *reconciliation) read(body io.Reader) error {
 	br, err := bill.NewReader(body)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBillInvalid, err)
+		return billError(err)
 	}
 	for {
 		row, err := br.Next()
@@ -175,7 +178,7 @@ func (r *reconciliation) read(body io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBillInvalid, err)
+			return billError(err)
 		}
 		if row.AppID != r.s.AppID || row.MchID != r.s.MchID {
 			continue // another app of the same merchant: not ours to judge
@@ -196,6 +199,16 @@ func (r *reconciliation) read(body io.Reader) error {
 	}
 	slices.Sort(r.billed)
 	return r.compare()
+}
+
+// billError marks what the bill says wrongly as ErrBillInvalid; a read
+// that failed (the network, the deadline) is not the bill's fault and
+// stays as it is, so the day is tried again rather than reported invalid.
+func billError(err error) error {
+	if errors.Is(err, bill.ErrInvalid) {
+		return fmt.Errorf("%w: %w", ErrBillInvalid, err)
+	}
+	return err
 }
 
 // compare judges a batch of rows against the store.
@@ -253,13 +266,13 @@ func (r *reconciliation) comparePayment(row bill.Row, orders map[string]trade.Or
 	case o.TotalFee != row.TotalFee:
 		r.add(trade.Discrepancy{Kind: trade.AmountMismatch, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: string(o.State) + " " + yuan(o.TotalFee)})
 	case row.TradeState != string(trade.Success):
+	case !o.State.Paid():
+		at := r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee)})
+		r.fixes = append(r.fixes, fix{at: at, order: o, row: row}) // fixed even when not listed
 	case o.FixedOn == r.date:
 		// Fixed by an earlier run of this day: reported again as fixed, the
 		// same way, so that a rerun gives the same report.
 		r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee), Fixed: true})
-	case !o.State.Paid():
-		at := r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee)})
-		r.fixes = append(r.fixes, fix{at: at, order: o, row: row}) // fixed even when not listed
 	}
 }
 
@@ -272,11 +285,11 @@ func (r *reconciliation) compareRefund(row bill.Row, refunds map[string]trade.Re
 	case rf.RefundFee != row.RefundFee:
 		r.add(trade.Discrepancy{Kind: trade.RefundAmountMismatch, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: string(rf.State) + " " + yuan(rf.RefundFee)})
 	case row.RefundState != string(trade.RefundSuccess):
-	case rf.FixedOn == r.date:
-		r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + yuan(rf.RefundFee), Fixed: true})
 	case rf.State == trade.RefundProcessing || rf.State == trade.RefundAbnormal:
 		at := r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + yuan(rf.RefundFee)})
 		r.fixes = append(r.fixes, fix{at: at, row: row})
+	case rf.FixedOn == r.date:
+		r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + yuan(rf.RefundFee), Fixed: true})
 	}
 }
 
@@ -284,42 +297,49 @@ func (r *reconciliation) compareRefund(row bill.Row, refunds map[string]trade.Re
 // confirms it: the bill is unsigned on v2, so its word alone changes nothing.
 func (r *reconciliation) fix(ctx context.Context) error {
 	for _, f := range r.fixes {
+		// Marked as this day's fix once WeChat Pay confirmed it, before the
+		// change is recorded: should the change fail, a rerun finds the order
+		// still unpaid and fixes it; should it succeed, a rerun reports it
+		// again as fixed, even if this run failed before saving its report.
 		if f.row.IsRefund() {
 			st, err := r.s.WeChat.QueryRefund(ctx, f.row.OutRefundNo)
 			if err != nil || st.State != trade.RefundSuccess || st.RefundFee != f.row.RefundFee {
 				continue // not confirmed: reported, unfixed
 			}
-			if _, err := r.s.changeRefund(ctx, f.row.OutRefundNo, trade.RefundSuccess, st.RefundID); err != nil {
+			if err := r.s.Store.MarkFixed(ctx, r.date, f.row.OutTradeNo, f.row.OutRefundNo); err != nil {
+				return fromStore(err)
+			}
+			changed, err := r.s.changeRefund(ctx, f.row.OutRefundNo, trade.RefundSuccess, st.RefundID)
+			if err != nil {
 				return err
+			}
+			if changed {
+				r.s.deliverFirst(ctx, f.row.OutTradeNo)
 			}
 		} else {
 			st, err := r.s.WeChat.Query(ctx, f.row.OutTradeNo)
-			if err != nil {
+			if err != nil || !trade.State(st.TradeState).Paid() || st.TotalFee != f.order.TotalFee {
 				continue
 			}
+			if err := r.s.Store.MarkFixed(ctx, r.date, f.row.OutTradeNo, ""); err != nil {
+				return fromStore(err)
+			}
 			o, changed, err := r.s.record(ctx, f.order, st)
-			if err != nil || !o.State.Paid() {
+			if err != nil {
+				return err
+			}
+			if !o.State.Paid() {
 				continue
 			}
 			if changed {
 				r.s.deliverFirst(ctx, o.OutTradeNo)
 			}
 		}
-		if err := r.s.Store.MarkFixed(ctx, r.date, f.row.OutTradeNo, refundNo(f.row)); err != nil {
-			return fromStore(err)
-		}
 		if f.at >= 0 {
 			r.report.Discrepancies[f.at].Fixed = true
 		}
 	}
 	return nil
-}
-
-func refundNo(row bill.Row) string {
-	if row.IsRefund() {
-		return row.OutRefundNo
-	}
-	return ""
 }
 
 // missingInBill reports the orders the store has paid that day that the
@@ -335,4 +355,15 @@ func (r *reconciliation) missingInBill(ctx context.Context) error {
 		return fromStore(err)
 	}
 	return nil
+}
+
+// truncate shortens s to at most n bytes without splitting a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

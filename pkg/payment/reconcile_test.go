@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/bill"
@@ -296,5 +297,30 @@ func TestSweepReconcilesYesterdayAfterTen(t *testing.T) {
 				t.Fatalf("reconciled %v, want %v", ran, tc.want)
 			}
 		})
+	}
+}
+
+// A bill whose download breaks off is no invalid bill: nothing is stored,
+// and the day is tried again.
+func TestReconcileBrokenDownload(t *testing.T) {
+	f := newReconcile(encoded(payRow("missed", 200, billDay.Add(10*time.Hour))))
+	f.orders["missed"] = trade.Order{OutTradeNo: "missed", TotalFee: 200, State: trade.NotPay}
+	f.g.BillFn = func(_ context.Context, _ time.Time, read func(io.Reader) error) error {
+		b, _ := encoded(payRow("missed", 200, billDay.Add(10*time.Hour)))()
+		err := read(io.MultiReader(bytes.NewReader(b[:len(b)/2]), iotest.ErrReader(io.ErrUnexpectedEOF)))
+		return &Error{Kind: Upstream, Code: "WXPAY_UNREACHABLE", Message: "WeChat Pay could not be reached", Err: err}
+	}
+	if rep, err := f.s.Reconcile(context.Background(), billDay); err == nil || errors.Is(err, ErrBillInvalid) || len(f.saved) != 0 {
+		t.Fatalf("%+v %v, saved %d", rep, err, len(f.saved))
+	}
+}
+
+// An invalid bill is tried again once, the next day; then it stays reported.
+func TestInvalidBillRetriedOnce(t *testing.T) {
+	f := newReconcile(func() ([]byte, error) { return []byte("not a bill"), nil })
+	f.s.Now = func() time.Time { return billDay.Add(48*time.Hour + 10*time.Hour + time.Minute) } // D+2, after 10:00
+	rep, err := f.s.Reconcile(context.Background(), billDay)
+	if err != nil || rep.Status != trade.ReconcileBillInvalid || !f.saved[0].RetryAt.IsZero() {
+		t.Fatalf("%+v %v %+v", rep, err, f.saved)
 	}
 }

@@ -31,8 +31,12 @@ func (s *Service) Refund(ctx context.Context, in RefundRequest) (*RefundView, er
 	if err != nil {
 		return nil, err
 	}
-	if o, _, err = s.confirm(ctx, o); err != nil {
+	var paid bool
+	if o, paid, err = s.confirm(ctx, o); err != nil {
 		return nil, err
+	}
+	if paid {
+		s.deliverFirst(ctx, o.OutTradeNo) // paid before its notification arrived
 	}
 	if in.OutRefundNo == "" {
 		if in.OutRefundNo, err = s.WeChat.NewOutTradeNo(); err != nil {

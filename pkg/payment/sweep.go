@@ -34,6 +34,9 @@ const (
 	// failed between reserving and sending).
 	refundUnknownAfter = 10 * time.Minute
 	abnormalRequery    = time.Hour
+	// reconcileReserve is the least time left in which the sweep starts a
+	// day's reconciliation, which reads a whole bill.
+	reconcileReserve = 5 * time.Second
 )
 
 // Sweep keeps the store true without anyone opening a page (DESIGN: "The
@@ -75,8 +78,8 @@ func (s *Service) sweepReconcile(ctx context.Context, _ time.Duration, _ *SweepS
 		case err != nil, rec.RetryAt.IsZero(), now.Before(rec.RetryAt):
 			continue
 		}
-		if !roomFor(ctx) {
-			return false, nil
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < reconcileReserve {
+			return false, nil // left for a run with time to read a whole bill
 		}
 		if _, err := s.Reconcile(ctx, day); err != nil {
 			// Left as it was: the next run tries again.
@@ -94,14 +97,27 @@ func roomFor(ctx context.Context) bool {
 
 // sweepOrders handles due unpaid orders. It reports whether it finished.
 func (s *Service) sweepOrders(ctx context.Context, minAge time.Duration, sum *SweepSummary) (bool, error) {
-	now := s.now()
-	orders, err := s.Store.DueOrders(ctx, now, now.Add(-minAge), sweepBatch)
-	if err != nil {
-		return false, fromStore(err)
+	// Batch after batch while the budget lasts: every order asked about
+	// gets its next query (failures included), so it leaves the due ones
+	// and a few stuck orders never hold the later steps back.
+	for {
+		now := s.now()
+		orders, err := s.Store.DueOrders(ctx, now, now.Add(-minAge), sweepBatch)
+		if err != nil {
+			return false, fromStore(err)
+		}
+		if done := s.sweepOrderBatch(ctx, orders, sum); !done || len(orders) < sweepBatch {
+			return done, nil
+		}
 	}
+}
+
+// sweepOrderBatch handles a batch of due orders; it reports false when the
+// budget ran out first.
+func (s *Service) sweepOrderBatch(ctx context.Context, orders []trade.Order, sum *SweepSummary) bool {
 	for _, o := range orders {
 		if !roomFor(ctx) {
-			return false, nil
+			return false
 		}
 		sum.Queried++
 		moved, err := s.sweepOrder(ctx, o)
@@ -118,7 +134,7 @@ func (s *Service) sweepOrders(ctx context.Context, minAge time.Duration, sum *Sw
 			sum.Closed++
 		}
 	}
-	return len(orders) < sweepBatch, nil
+	return true
 }
 
 // sweepOrder asks WeChat Pay about one unpaid order and records what it
@@ -136,7 +152,7 @@ func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.State, e
 	if !notExist {
 		var changed bool
 		if o, changed, err = s.record(ctx, o, st); err != nil {
-			return "", err
+			return "", s.later(ctx, o, now, err)
 		}
 		if changed {
 			moved = o.State
@@ -149,9 +165,11 @@ func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.State, e
 		// Not over yet: the user may be paying; WeChat may not close it yet.
 		return moved, s.later(ctx, o, now, nil)
 	}
+	// Closed here only on closeorder's own word: done, already closed, or
+	// (verified) never known there, which past its expiry it never will be.
 	err = s.WeChat.Close(ctx, o.OutTradeNo)
 	switch {
-	case err == nil, errors.Is(err, ErrOrderClosed), notExist:
+	case err == nil, errors.Is(err, ErrOrderClosed), errors.Is(err, ErrOrderNotExist):
 		return movedTo(s.transition(ctx, o, trade.Closed, "", time.Time{}))
 	case errors.Is(err, ErrOrderPaid):
 		return movedTo(s.confirm(ctx, o))
@@ -169,48 +187,63 @@ func movedTo(o trade.Order, changed bool, err error) (trade.State, error) {
 
 // later schedules the order's next query and returns cause.
 func (s *Service) later(ctx context.Context, o trade.Order, now time.Time, cause error) error {
-	if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, nextQuery(o.CreatedAt, now)); err != nil && cause == nil {
+	if err := s.Store.SetOrderNextQuery(ctx, o.OutTradeNo, orderNextQuery(o, now)); err != nil && cause == nil {
 		return fromStore(err)
 	}
 	return cause
 }
 
-// sweepRefunds handles due PROCESSING and ABNORMAL refunds.
+// sweepRefunds handles due PROCESSING and ABNORMAL refunds, batch after
+// batch while the budget lasts; refunds_finished counts the changes this
+// run made.
 func (s *Service) sweepRefunds(ctx context.Context, minAge time.Duration, sum *SweepSummary) (bool, error) {
-	now := s.now()
-	refunds, err := s.Store.DueRefunds(ctx, now, now.Add(-minAge), sweepBatch)
-	if err != nil {
-		return false, fromStore(err)
-	}
-	for _, r := range refunds {
-		if !roomFor(ctx) {
-			return false, nil
-		}
-		sum.Queried++
-		finished, err := s.sweepRefund(ctx, r)
+	for {
+		now := s.now()
+		refunds, err := s.Store.DueRefunds(ctx, now, now.Add(-minAge), sweepBatch)
 		if err != nil {
-			s.log().WarnContext(ctx, "sweep_refund", "out_refund_no", r.OutRefundNo, "cause", err.Error())
-			continue
+			return false, fromStore(err)
 		}
-		if finished {
-			sum.RefundsFinished++
+		for _, r := range refunds {
+			if !roomFor(ctx) {
+				return false, nil
+			}
+			sum.Queried++
+			finished, err := s.sweepRefund(ctx, r)
+			if err != nil {
+				s.log().WarnContext(ctx, "sweep_refund", "out_refund_no", r.OutRefundNo, "cause", err.Error())
+				continue
+			}
+			if finished {
+				sum.RefundsFinished++
+			}
+		}
+		if len(refunds) < sweepBatch {
+			return true, nil
 		}
 	}
-	return len(refunds) < sweepBatch, nil
 }
 
 // sweepRefund asks WeChat Pay about one refund and records its state. A
 // refund WeChat Pay still does not know 10 minutes after it was reserved
 // never reached it: FAILED, which releases its amount. The sweep never
-// submits a refund.
-func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (bool, error) {
+// submits a refund. Whatever happens, the refund gets its next query, so
+// one that keeps failing never holds the others back.
+func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (changed bool, err error) {
 	now := s.now()
+	next := nextQuery(r.CreatedAt, now)
+	defer func() {
+		// Harmless on a refund that is now final: only unfinished ones are due.
+		if serr := s.Store.SetRefundNextQuery(ctx, r.OutRefundNo, next); serr != nil && err == nil {
+			err = fromStore(serr)
+		}
+	}()
 	st, err := s.WeChat.QueryRefund(ctx, r.OutRefundNo)
-	to := trade.RefundProcessing
+	to := r.State
 	switch {
 	case errors.Is(err, ErrRefundNotExist) && r.State == trade.RefundProcessing && now.Sub(r.CreatedAt) >= refundUnknownAfter:
 		to = trade.RefundFailed
 	case errors.Is(err, ErrRefundNotExist):
+		return false, nil
 	case err != nil:
 		return false, err
 	case st.RefundFee != r.RefundFee || st.OutTradeNo != r.OutTradeNo:
@@ -221,24 +254,20 @@ func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (bool, error)
 			_ = s.Store.AcceptRefund(ctx, r.OutRefundNo) // WeChat has it; a retry need not send it
 		}
 	}
-	if to != r.State && r.State.CanBecome(to) {
-		refundID := ""
-		if st != nil {
-			refundID = st.RefundID
-		}
-		changed, err := s.changeRefund(ctx, r.OutRefundNo, to, refundID)
-		if err != nil || changed {
-			return changed, err
-		}
-	}
-	next := nextQuery(r.CreatedAt, now)
 	if to == trade.RefundAbnormal {
 		next = now.Add(abnormalRequery) // finished by hand in the merchant platform, some day
 	}
-	if err := s.Store.SetRefundNextQuery(ctx, r.OutRefundNo, next); err != nil {
-		return false, fromStore(err)
+	if to == r.State || !r.State.CanBecome(to) {
+		return false, nil
 	}
-	return false, nil
+	refundID := ""
+	if st != nil {
+		refundID = st.RefundID
+	}
+	if changed, err = s.changeRefund(ctx, r.OutRefundNo, to, refundID); changed {
+		s.deliverFirst(ctx, r.OutTradeNo)
+	}
+	return changed, err
 }
 
 // changeRefund records a refund's new state and, for a success, its
@@ -251,28 +280,32 @@ func (s *Service) changeRefund(ctx context.Context, outRefundNo string, to trade
 		return false, nil
 	case err != nil:
 		return false, fromStore(err)
-	case !changed:
-		return false, nil
 	}
-	if s.RefundChanged != nil {
+	if changed && s.RefundChanged != nil {
 		s.RefundChanged(ctx, outRefundNo, from, to)
 	}
 	if to != trade.RefundSuccess {
-		return true, nil
+		return changed, nil
 	}
+	// The order reads REFUND once a refund has succeeded: applied whether
+	// or not this call moved the refund, so a retry heals an order whose
+	// own change failed after the refund's was committed.
 	r, err := s.Store.Refund(ctx, outRefundNo)
 	if err != nil {
-		return true, fromStore(err)
+		return changed, fromStore(err)
+	}
+	if r.State != trade.RefundSuccess {
+		return changed, nil
 	}
 	o, err := s.Store.Order(ctx, r.OutTradeNo)
 	switch {
 	case errors.Is(err, trade.ErrNotFound):
-		return true, nil
+		return changed, nil
 	case err != nil:
-		return true, fromStore(err)
+		return changed, fromStore(err)
 	}
 	_, _, err = s.transition(ctx, o, trade.Refunded, "", time.Time{})
-	return true, err
+	return changed, err
 }
 
 // sweepEvents delivers the events whose next attempt is due.

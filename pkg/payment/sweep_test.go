@@ -3,6 +3,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -294,5 +295,100 @@ func TestSweepDeliversDueEventsAndStopsInTime(t *testing.T) {
 	sum, err = f.s.Sweep(ctx, time.Minute) // QueryFn is nil: a query would panic
 	if err != nil || !sum.More || sum.Queried != 0 {
 		t.Fatalf("%+v %v", sum, err)
+	}
+}
+
+// Orders the sweep cannot settle (an answer it refuses, a close that
+// fails) each get their next query and never hold the later steps back.
+func TestSweepPastStuckOrders(t *testing.T) {
+	var orders []trade.Order
+	for i := 0; i < sweepBatch+5; i++ {
+		orders = append(orders, order(fmt.Sprintf("stuck-%02d", i), trade.NotPay, 3*time.Hour, 2*time.Hour))
+	}
+	f := newSweep(nil, nil)
+	served := 0
+	f.st.DueOrdersFn = func(_ context.Context, _ time.Time, _ time.Time, limit int) ([]trade.Order, error) {
+		var due []trade.Order
+		for _, o := range orders {
+			if _, asked := f.nextQuery[o.OutTradeNo]; !asked && len(due) < limit {
+				due = append(due, o)
+			}
+		}
+		served += len(due)
+		return due, nil
+	}
+	// WeChat reports another amount for every one: refused, never recorded.
+	f.g.QueryFn = func(_ context.Context, no string) (*Status, error) {
+		return &Status{OutTradeNo: no, TradeState: "SUCCESS", TransactionID: "4200", TotalFee: 1}, nil
+	}
+	refundsAsked := false
+	f.st.DueRefundsFn = func(context.Context, time.Time, time.Time, int) ([]trade.Refund, error) {
+		refundsAsked = true
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+	defer cancel()
+	sum, err := f.s.Sweep(ctx, time.Minute)
+	if err != nil || sum.Queried != len(orders) || sum.More || !refundsAsked || served != len(orders) {
+		t.Fatalf("%+v %v; refunds asked %v, %d served", sum, err, refundsAsked, served)
+	}
+	if len(f.nextQuery) != len(orders) {
+		t.Fatalf("%d of %d orders got their next query", len(f.nextQuery), len(orders))
+	}
+
+	// A close that fails is no close, whatever the query said before.
+	f = newSweep([]trade.Order{order("gone", trade.NotPay, 3*time.Hour, 2*time.Hour)}, nil)
+	f.g.QueryFn = func(context.Context, string) (*Status, error) {
+		return nil, refusal("ORDERNOTEXIST", "no such order", false, nil)
+	}
+	f.g.CloseFn = func(context.Context, string) error {
+		return &Error{Kind: Timeout, Code: "WXPAY_TIMEOUT", Message: "WeChat Pay did not answer in time"}
+	}
+	f.st.TransitionFn = nil // a transition would panic
+	if sum, err := f.s.Sweep(context.Background(), time.Minute); err != nil || sum.Closed != 0 || f.nextQuery["gone"] == 0 {
+		t.Fatalf("%+v %v %v", sum, err, f.nextQuery)
+	}
+}
+
+// A refund notification repeated after the order's own change failed
+// heals the order: it reads REFUND once its refund has succeeded.
+func TestRefundSuccessHealsItsOrder(t *testing.T) {
+	o := testOrder
+	o.State = trade.Success
+	st := storeWith(o)
+	st.FinishRefundFn = func(context.Context, string, trade.RefundState, string) (trade.RefundState, bool, error) {
+		return trade.RefundSuccess, false, nil // already SUCCESS: the first delivery committed it
+	}
+	st.RefundFn = func(context.Context, string) (trade.Refund, error) {
+		return trade.Refund{OutRefundNo: "R-1", OutTradeNo: testNo, State: trade.RefundSuccess}, nil
+	}
+	moved := trade.State("")
+	st.TransitionFn = func(_ context.Context, _ string, to trade.State, _ string, _ time.Time) (trade.State, bool, error) {
+		moved = to
+		return trade.Success, true, nil
+	}
+	s, _ := newService(&fakeGateway{}, st)
+	if _, err := s.changeRefund(context.Background(), "R-1", trade.RefundSuccess, "5030"); err != nil || moved != trade.Refunded {
+		t.Fatalf("%v, the order moved to %q", err, moved)
+	}
+}
+
+// An operator's redelivery of a delivered event that fails leaves it
+// delivered: the receiver had it, and the order's later events must not wait.
+func TestFailedRedeliveryKeepsDelivered(t *testing.T) {
+	var got trade.Delivery
+	e := pendingEvent("evt_1", 1, sweepNow)
+	e.Delivery.State = trade.DeliveryDelivered
+	st := &fakeStore{
+		ClaimEventFn: func(context.Context, string, time.Time, time.Duration) (trade.Event, bool, error) {
+			return e, true, nil
+		},
+		SetDeliveryFn: func(_ context.Context, _ string, d trade.Delivery) error { got = d; return nil },
+		EventFn:       func(context.Context, string) (trade.Event, error) { return e, nil },
+	}
+	s, _ := newService(&fakeGateway{}, st)
+	s.Target, s.Now = &fakeTarget{fail: errors.New("HTTP 500")}, func() time.Time { return sweepNow }
+	if _, err := s.Redeliver(context.Background(), "evt_1"); err != nil || got.State != trade.DeliveryDelivered || got.Attempts != 2 || got.LastError != "HTTP 500" {
+		t.Fatalf("%+v %v", got, err)
 	}
 }

@@ -173,7 +173,13 @@ func classifyV3(err error) *Error {
 		// A bare status may come from anything on the way: not a refusal.
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: fmt.Sprintf("WeChat Pay answered HTTP %d", r.StatusCode), Err: err}
 	case errors.As(err, &r):
-		return refusal(weChatCode(r.Code, "WXPAY_FAIL"), "WeChat Pay refused: "+r.Message, r.Retryable(), err)
+		e := refusal(weChatCode(r.Code, "WXPAY_FAIL"), "WeChat Pay refused: "+r.Message, r.Retryable(), err)
+		if errors.Is(e.cond, ErrOrderNotExist) && !r.Signed {
+			// "No such order" closes orders: it must rest on WeChat's
+			// verified word, so an unsigned one is a plain refusal.
+			e.cond = ErrRefused
+		}
+		return e
 	case errors.Is(err, wxpayv3.ErrInvalidSignature), errors.Is(err, wxpayv3.ErrMissingSignature),
 		errors.Is(err, wxpayv3.ErrStaleTimestamp), errors.Is(err, wxpayv3.ErrUnknownSerial):
 		return &Error{Kind: Upstream, Code: "WXPAY_BAD_SIGNATURE", Message: "WeChat Pay's answer failed signature verification", Err: err}

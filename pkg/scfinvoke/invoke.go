@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // Defaults and limits.
@@ -70,23 +70,21 @@ type Invoker struct {
 // Validate checks the fields a call needs, so that configuration can be
 // refused before any event waits on it. Its error names the field.
 func (inv *Invoker) Validate() error {
-	if _, _, err := inv.check(); err != nil {
-		return fmt.Errorf("scfinvoke: %w", err)
-	}
-	return nil
+	_, _, err := inv.check()
+	return err
 }
 
 // check validates inv and returns the SDK's scheme and host for its
 // endpoint.
 func (inv *Invoker) check() (scheme, host string, err error) {
 	if err := inv.Function.check(); err != nil {
-		return "", "", fmt.Errorf("%w: Function: %v", ErrConfig, err)
+		return "", "", &ConfigError{"Function", err.Error()}
 	}
 	if !isRegion(inv.Region) {
-		return "", "", fmt.Errorf("%w: Region %q is not a region name such as ap-guangzhou", ErrConfig, inv.Region)
+		return "", "", &ConfigError{"Region", fmt.Sprintf("%q is not a region name such as ap-guangzhou", inv.Region)}
 	}
 	if inv.Credentials == nil {
-		return "", "", fmt.Errorf("%w: no Credentials source", ErrConfig)
+		return "", "", &ConfigError{"Credentials", "no source is set"}
 	}
 	endpoint := inv.Endpoint
 	if endpoint == "" {
@@ -96,20 +94,31 @@ func (inv *Invoker) check() (scheme, host string, err error) {
 	u, err := url.Parse(endpoint)
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":
-		return "", "", fmt.Errorf("%w: Endpoint is not an absolute URL", ErrConfig)
+		return "", "", &ConfigError{"Endpoint", "is not an absolute URL"}
 	case u.User != nil:
-		return "", "", fmt.Errorf("%w: Endpoint must not carry user information", ErrConfig)
+		return "", "", &ConfigError{"Endpoint", "must not carry user information"}
 	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		// The SDK signs the path as "/" whatever it sends.
-		return "", "", fmt.Errorf("%w: Endpoint must be an origin, with no path, query or fragment", ErrConfig)
+		return "", "", &ConfigError{"Endpoint", "must be an origin, with no path, query or fragment"}
 	case u.Scheme == "https":
 		return "HTTPS", u.Host, nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && outbound.IsLoopback(u.Hostname()):
 		return "HTTP", u.Host, nil
 	default:
-		return "", "", fmt.Errorf("%w: Endpoint must be https (http only for a loopback host)", ErrConfig)
+		return "", "", &ConfigError{"Endpoint", "must be https (http only for a loopback host)"}
 	}
 }
+
+// ConfigError is an Invoker field that cannot work; it matches ErrConfig.
+type ConfigError struct {
+	Field   string // Function, Region, Credentials or Endpoint
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return "scfinvoke: " + e.Field + ": " + e.Problem }
+
+// Unwrap makes a ConfigError match ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
 
 // Send delivers one event: it calls Invoke asynchronously with payload (the
 // event JSON) as ClientContext, once, within ctx and inv.Timeout. A nil
@@ -298,13 +307,4 @@ func isRegion(s string) bool {
 		}
 	}
 	return true
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wxpay-scf/wxpay-scf/pkg/outbound"
 )
 
 // DeliveryTimeout bounds one attempt: a 2xx answer later than this is not a
@@ -149,18 +150,10 @@ func ValidURL(raw string) error {
 		return fmt.Errorf("%w: not an absolute URL with a host", ErrInvalidURL)
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && outbound.IsLoopback(u.Hostname()):
 		return nil
 	case u.Scheme == "http":
 		return fmt.Errorf("%w: http is for a loopback host only; use https", ErrInvalidURL)
 	}
 	return fmt.Errorf("%w: the scheme is not https", ErrInvalidURL)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -410,6 +410,12 @@ func TestEventsConfigurationErrors(t *testing.T) {
 		{"both targets", "WXPAY_EVENTS_FUNCTION", "TEST-ns/receiver", func(env map[string]string, url, secret string) {
 			env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"], env["WXPAY_EVENTS_FUNCTION"] = url, secret, "TEST-ns/receiver"
 		}},
+		{"function without a region", "TENCENTCLOUD_REGION", "", func(env map[string]string, _, _ string) {
+			env["WXPAY_EVENTS_FUNCTION"] = "TEST-ns/receiver"
+		}},
+		{"function with a bad API base", "WXPAY_TENCENTCLOUD_API_BASE", "scf.example.com", func(env map[string]string, _, _ string) {
+			env["WXPAY_EVENTS_FUNCTION"], env["TENCENTCLOUD_REGION"], env["WXPAY_TENCENTCLOUD_API_BASE"] = "TEST-ns/receiver", "ap-guangzhou", "http://scf.example.com"
+		}},
 		{"TTL 5s", "WXPAY_ORDER_TTL", "5s", nil},
 		{"TTL 200h", "WXPAY_ORDER_TTL", "200h", nil},
 		{"TTL 2 hours", "WXPAY_ORDER_TTL", "2 hours", nil},
@@ -807,6 +813,9 @@ func TestEventsToAnSCFFunction(t *testing.T) {
 		env = e
 		e["WXPAY_EVENTS_FUNCTION"], e["TENCENTCLOUD_REGION"], e["WXPAY_TENCENTCLOUD_API_BASE"] = "ns/name:prod", "ap-guangzhou", api.URL
 		e["TENCENTCLOUD_SECRETID"], e["TENCENTCLOUD_SECRETKEY"], e["TENCENTCLOUD_SESSIONTOKEN"] = testRole.SecretID, testRole.SecretKey, testRole.Token
+		// A webhook secret left over from an earlier setup is unused, and
+		// must not stop the function target.
+		e["WXPAY_EVENTS_SECRET"], _ = testEventsSecret(t)
 	})
 
 	no := f.paid()

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/internal/benchcpu"
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
@@ -87,10 +90,12 @@ func BenchmarkNotification(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
+	stop := benchcpu.Start(b)
 	for i := 0; i < b.N; i++ {
 		out, err := a.invoke(ctx, events[i])
 		if err != nil || out.(*httpevent.Response).Body != string(wxpay.NotifyReply(true)) {
 			b.Fatalf("%v %v", out, err)
 		}
 	}
+	stop()
 }

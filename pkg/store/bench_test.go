@@ -5,27 +5,12 @@ package store
 import (
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wxpay-scf/wxpay-scf/internal/benchcpu"
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
-
-// cpuTime is the CPU time the process has used, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds the CPU time per operation since start, which is what SCF
-// bills, beside the wall time.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime(b)-start)/float64(b.N), "cpu-ns/op")
-}
 
 // A payment notification on the embedded store: the record, the change
 // and its event in one transaction.
@@ -44,7 +29,7 @@ func BenchmarkApplyNotification(b *testing.B) {
 	paid := time.Now()
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := cpuTime(b)
+	stop := benchcpu.Start(b)
 	for i := range b.N {
 		no := fmt.Sprintf("BN%08d", i)
 		n := trade.Notification{Kind: trade.PaymentNotification, OutTradeNo: no, Fields: `{"transaction_id":"4200000001"}`}
@@ -52,7 +37,7 @@ func BenchmarkApplyNotification(b *testing.B) {
 			b.Fatal(changed, err)
 		}
 	}
-	reportCPU(b, start)
+	stop()
 }
 
 // The sweep's queries when nothing is due, on a store of 10,000 final
@@ -95,7 +80,7 @@ func BenchmarkSweepNothingDue(b *testing.B) {
 	}
 	b.Run(fmt.Sprintf("orders=10000,events=%d", len(events)), func(b *testing.B) {
 		b.ReportAllocs()
-		start := cpuTime(b)
+		stop := benchcpu.Start(b)
 		for b.Loop() {
 			at := time.Now()
 			orders, err := s.DueOrders(ctx, at, at.Add(-time.Minute), 100)
@@ -111,6 +96,6 @@ func BenchmarkSweepNothingDue(b *testing.B) {
 				b.Fatal(len(claimed), err)
 			}
 		}
-		reportCPU(b, start)
+		stop()
 	})
 }

@@ -215,27 +215,6 @@ func checkRefundData(t *testing.T, s trade.Store, e trade.Event, refundNo string
 	}
 }
 
-// No path through the store gives an unpaid order a refund; a row put
-// there by hand shows that an order's event reads its refunds as stored.
-func TestOrderEventHasTheRefunds(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s trade.Store) {
-		mustCreate(t, s, newOrder("ER000001", "o1", "cart-1", 180))
-		for i, r := range []string{"ER-b", "ER-a"} { // oldest first, whatever the number
-			execAll(t, s.(*sqlStore).db, fmt.Sprintf(`INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state,
-				created_at, updated_at) VALUES ('%s', 'ER000001', %d, '', 'CLOSED', %d, 1)`, r, 10+i, 1+i))
-		}
-		mustPay(t, s, "ER000001")
-		events := eventsOf(t, s, "ER000001")
-		if len(events) != 1 {
-			t.Fatalf("%d events", len(events))
-		}
-		checkOrderData(t, s, events[0], "ER000001")
-		if refunds, _ := s.Refunds(ctx, "ER000001"); len(refunds) != 2 || refunds[0].OutRefundNo != "ER-b" {
-			t.Fatalf("%+v", refunds)
-		}
-	})
-}
-
 // A change that fails records no event, and a change whose event cannot
 // be recorded does not happen.
 func TestNoChangeNoEvent(t *testing.T) {

@@ -60,15 +60,15 @@ func lastError(s string) string {
 // AddEvent records e; a missing id, time or delivery state is filled in as
 // trade's constructors would.
 func (s *sqlStore) AddEvent(ctx context.Context, e trade.Event) error {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
 	if e.ID == "" {
-		id, err := trade.NewEventID()
+		id, err := trade.NewEventID(e.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("store: event id: %w", err)
 		}
 		e.ID = id
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = s.now()
 	}
 	if e.Delivery.State == "" {
 		e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}

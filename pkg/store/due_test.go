@@ -190,7 +190,7 @@ func TestSweepQueriesUseIndexes(t *testing.T) {
 		{selectDueOrders, []any{1, 1, 10}, "orders_due"},
 		{selectDueRefunds, []any{1, 1, 10}, "refunds_due"},
 		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due"},
-		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_"},
+		{selectDueEventOfOrder, []any{"x", pending, 1, 1}, "events_order"},
 	}
 	for _, q := range queries {
 		rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q.query, q.args...)

@@ -396,6 +396,9 @@ func TestClaimEvents(t *testing.T) {
 		if got := claim(now.Add(lease-time.Second), "", 10); len(got) != 0 {
 			t.Fatalf("claimed again under lease: %q", got)
 		}
+		if got := claim(now.Add(lease-time.Second), "CLAIM-B", 10); len(got) != 0 {
+			t.Fatalf("B's claimed again under lease: %q", got)
+		}
 		// A's first is delivered: its second is next, and only then its third.
 		if err := s.SetDelivery(ctx, a1.ID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
 			t.Fatal(err)

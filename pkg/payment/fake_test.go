@@ -68,7 +68,6 @@ type fakeStore struct {
 	SetOrderNextQueryFn  func(ctx context.Context, no string, next time.Time) error
 	DueRefundsFn         func(ctx context.Context, now, createdBefore time.Time, limit int) ([]trade.Refund, error)
 	SetRefundNextQueryFn func(ctx context.Context, no string, next time.Time) error
-	AddEventFn           func(ctx context.Context, e trade.Event) error
 	EventsFn             func(ctx context.Context, afterID string, limit int) ([]trade.Event, error)
 	EventFn              func(ctx context.Context, id string) (trade.Event, error)
 	ClaimEventsFn        func(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]trade.Event, error)
@@ -135,7 +134,6 @@ func (s *fakeStore) DueRefunds(ctx context.Context, now, before time.Time, limit
 func (s *fakeStore) SetRefundNextQuery(ctx context.Context, no string, next time.Time) error {
 	return s.SetRefundNextQueryFn(ctx, no, next)
 }
-func (s *fakeStore) AddEvent(ctx context.Context, e trade.Event) error { return s.AddEventFn(ctx, e) }
 func (s *fakeStore) Events(ctx context.Context, afterID string, limit int) ([]trade.Event, error) {
 	return s.EventsFn(ctx, afterID, limit)
 }

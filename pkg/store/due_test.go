@@ -192,7 +192,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{selectDueOrders, []any{1, 1, 10}, "orders_due", true},
 		{selectDueRefunds, []any{1, 1, 10}, "refunds_due", true},
 		{selectDueEvents, []any{pending, 1, 1, pending, 10}, "events_due", false},
-		{selectDueEventsOfOrder, []any{pending, 1, 1, "x", pending, 10}, "events_", false},
+		{selectDueEventOfOrder, []any{"x", pending, 1, 1}, "events_order", false},
 		{selectPaidOrders, []any{1, 2, 0, "", paidBatch}, "orders_paid", true},
 		{`SELECT ` + orderColumns + ` FROM orders WHERE out_trade_no IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_orders_1", false},
 		{`SELECT ` + refundColumns + ` FROM refunds WHERE out_refund_no IN (?, ?)`, []any{"a", "b"}, "sqlite_autoindex_refunds_1", false},

@@ -67,27 +67,18 @@ func lastError(s string) string {
 	return strings.ToValidUTF8(s[:min(len(s), maxLastError)], "")
 }
 
-// AddEvent records e, completed by completeEvent.
-func (s *sqlStore) AddEvent(ctx context.Context, e trade.Event) error {
-	e, err := s.completeEvent(e)
-	if err != nil {
-		return err
-	}
-	return s.inTx(ctx, "event", func(tx *sql.Tx) error { return s.insertEvent(ctx, tx, e) })
-}
-
 // completeEvent fills in a missing id, time or delivery state of an event
 // given to the store, as trade's constructors would.
 func (s *sqlStore) completeEvent(e trade.Event) (trade.Event, error) {
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
 	if e.ID == "" {
-		id, err := trade.NewEventID()
+		id, err := trade.NewEventID(e.CreatedAt)
 		if err != nil {
 			return trade.Event{}, fmt.Errorf("store: event id: %w", err)
 		}
 		e.ID = id
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = s.now()
 	}
 	if e.Delivery.State == "" {
 		e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}
@@ -115,22 +106,23 @@ func (s *sqlStore) Event(ctx context.Context, id string) (trade.Event, error) {
 	return e, err
 }
 
-// dueEvents finds, by events_due, the pending events whose attempt is due
-// and whose lease has run out, less those of an order with an earlier
-// pending event (found by events_order); orderFilter narrows it to one
-// order.
-func dueEvents(orderFilter string) string {
-	return `SELECT ` + eventColumns + ` FROM events e
-	WHERE e.state = ? AND e.next_attempt_at <= ? AND e.lease_until <= ?` + orderFilter + `
+// selectDueEvents finds, by events_due, the pending events whose attempt
+// is due and whose lease has run out, less those of an order with an
+// earlier pending event (found by events_order).
+const selectDueEvents = `SELECT ` + eventColumns + ` FROM events e
+	WHERE e.state = ? AND e.next_attempt_at <= ? AND e.lease_until <= ?
 	AND (e.out_trade_no = '' OR NOT EXISTS (SELECT 1 FROM events p
 		WHERE p.out_trade_no = e.out_trade_no AND p.state = ? AND p.seq < e.seq))
 	ORDER BY e.seq LIMIT ?`
-}
 
-var (
-	selectDueEvents        = dueEvents("")
-	selectDueEventsOfOrder = dueEvents(" AND e.out_trade_no = ?")
-)
+// selectDueEventOfOrder finds an order's earliest pending event, by
+// events_order, if it is due and its lease has run out. Its later pending
+// events wait for it, so it is all there is to claim of the order; reading
+// only that one entry keeps the first attempt after a change from reading
+// every due event of every order, as events_due would.
+const selectDueEventOfOrder = `SELECT ` + eventColumns + ` FROM events
+	WHERE seq = (SELECT seq FROM events WHERE out_trade_no = ? AND state = ? ORDER BY seq LIMIT 1)
+	AND next_attempt_at <= ? AND lease_until <= ?`
 
 // claimEvent leases a due event unless another claim took it first.
 const claimEvent = `UPDATE events SET lease_until = ?
@@ -144,7 +136,7 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Du
 	pending, at := trade.DeliveryPending, micros(now)
 	query, args := selectDueEvents, []any{pending, at, at, pending, limit}
 	if outTradeNo != "" {
-		query, args = selectDueEventsOfOrder, []any{pending, at, at, outTradeNo, pending, limit}
+		query, args = selectDueEventOfOrder, []any{outTradeNo, pending, at, at}
 	}
 	due, err := queryAll(ctx, s, "due events", scanEvent, query, args...)
 	if err != nil {

@@ -2,12 +2,14 @@ package store
 
 import (
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/wxpay-scf/wxpay-scf/pkg/store/storetest"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
 func TestMySQLConfig(t *testing.T) {
@@ -90,5 +92,26 @@ func TestMySQLTLS(t *testing.T) {
 	var cipher string
 	if err := s.(*sqlStore).db.QueryRow(`SHOW SESSION STATUS LIKE 'Ssl_cipher'`).Scan(&name, &cipher); err != nil || cipher == "" {
 		t.Fatalf("not over TLS: %q %v", cipher, err)
+	}
+}
+
+// A new SQLite database is made with 2 KiB pages; one made before keeps
+// its 4 KiB pages, and opens.
+func TestSQLitePageSize(t *testing.T) {
+	pageSize := func(s trade.Store) int {
+		var n int
+		if err := s.(*sqlStore).db.QueryRow(`PRAGMA page_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := pageSize(mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db"))); n != 2048 {
+		t.Errorf("new database: %d-byte pages", n)
+	}
+	dsn, db := emptyDatabase(t, "sqlite")
+	version1(t, "sqlite", db)
+	db.Close()
+	if n := pageSize(mustOpen(t, dsn)); n != 4096 {
+		t.Errorf("version 1 database: %d-byte pages", n)
 	}
 }

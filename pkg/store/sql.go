@@ -65,8 +65,8 @@ func (r errRow) Scan(...any) error { return r.err }
 // statement must not need a second connection (SQLite has only one).
 func (s *sqlStore) txQueries() []string {
 	qs := []string{
-		insertNotification, updateState, selectOrder, selectOrder + s.forUpdate,
-		insertRefund, reserveRefund, selectRefunds,
+		insertNotification, updateState, selectOrder + s.forUpdate,
+		insertRefund, reserveRefund,
 		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
 		insertEvent, selectReconciliation + s.forUpdate, insertReconciliation, updateReconciliation,
 	}
@@ -91,14 +91,6 @@ func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ..
 		return nil, err
 	}
 	return st.ExecContext(ctx, args...)
-}
-
-func (s *sqlStore) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.txStmt(ctx, tx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
 }
 
 func (s *sqlStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) scanner {
@@ -343,20 +335,29 @@ func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o trade.Order, t
 	if typ == "" {
 		return true, nil
 	}
-	stored, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder, o.OutTradeNo))
-	if err != nil {
-		return false, fmt.Errorf("store: reading order: %w", err)
-	}
-	rows, err := s.txQuery(ctx, tx, selectRefunds, o.OutTradeNo)
-	refunds, err := scanAll(rows, err, scanRefund)
-	if err != nil {
-		return false, fmt.Errorf("store: reading refunds: %w", err)
-	}
-	e, err := trade.NewOrderEvent(typ, stored, refunds, now)
+	// No refunds to read: only an unpaid order changes with an event
+	// (trade.OrderEventType and CanBecome), and ReserveRefund refuses an
+	// unpaid order under the lock this transaction holds.
+	e, err := trade.NewOrderEvent(typ, updated(o, to, transactionID, paidAt), nil, now)
 	if err != nil {
 		return false, fmt.Errorf("store: building event: %w", err)
 	}
 	return true, s.insertEvent(ctx, tx, e)
+}
+
+// updated is o, as locked, once updateState has changed it: the row as a
+// read in the same transaction would return it. No other write can come
+// between, since the lock holds the row (on SQLite, the file), so the
+// event is built without reading the row back.
+func updated(o trade.Order, to trade.State, transactionID string, paidAt time.Time) trade.Order {
+	o.State = to
+	if transactionID != "" {
+		o.TransactionID = transactionID
+	}
+	if paid := micros(paidAt); paid != 0 {
+		o.PaidAt = fromMicros(paid)
+	}
+	return o
 }
 
 func (s *sqlStore) AdoptOrder(ctx context.Context, o trade.Order) (bool, error) {

@@ -87,9 +87,6 @@ type Store interface {
 	// SetRefundNextQuery records when the refund may next be queried.
 	SetRefundNextQuery(ctx context.Context, outRefundNo string, next time.Time) error
 
-	// AddEvent records an event that no change of state carries (a day's
-	// reconciliation).
-	AddEvent(ctx context.Context, e Event) error
 	// Events returns up to limit events recorded after the one with id
 	// afterID ("" for the first), in the order they were recorded; ErrNotFound
 	// when afterID names no event.

@@ -44,6 +44,19 @@ func TestOrderTransitions(t *testing.T) {
 	}
 }
 
+// Only an unpaid order changes with an event. An unpaid order has no
+// refunds, so the store builds the event without reading them.
+func TestOrderEventsLeaveUnpaidStates(t *testing.T) {
+	all := []State{NotPay, UserPaying, Success, Refunded, Closed, Revoked, PayError}
+	for _, from := range all {
+		for _, to := range all {
+			if from.CanBecome(to) && OrderEventType(to) != "" && from.Paid() {
+				t.Errorf("%s → %s records %s from a paid state", from, to, OrderEventType(to))
+			}
+		}
+	}
+}
+
 func TestRefundTransitions(t *testing.T) {
 	all := []RefundState{RefundProcessing, RefundSuccess, RefundClosed, RefundAbnormal, RefundFailed}
 	allowed := map[RefundState][]RefundState{

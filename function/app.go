@@ -185,7 +185,7 @@ func failover(base, production, backup string) string {
 // hung connection leaves room for a retry; the whole call is bounded by the
 // invocation deadline less a reserve for answering.
 const (
-	attemptTimeout  = 4 * time.Second
+	attemptTimeout = 4 * time.Second
 	// downloadTimeout bounds a bill's download and reading (with its store
 	// lookups), within the invocation's budget: a day of 100,000 rows takes
 	// seconds, not one API attempt's 4.

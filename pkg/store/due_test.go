@@ -60,8 +60,11 @@ func TestOrderTimesRoundTrip(t *testing.T) {
 	})
 }
 
-// The sweep gets the unpaid orders whose next query or expiry has come,
-// the longest due first, never a final one nor one younger than min_age.
+// The sweep gets the unpaid orders whose next query has come, the longest
+// due first, never a final one nor one younger than min_age. An expired
+// order is due by its next query like any other (the sweep never sets that
+// past an expiry still ahead), so one it cannot close yet backs off instead
+// of being due on every run.
 func TestDueOrders(t *testing.T) {
 	now := time.Now()
 	orders := []struct {
@@ -72,7 +75,7 @@ func TestDueOrders(t *testing.T) {
 		{"DUE-new", 2 * time.Minute, 0, 2 * time.Hour, ""},                              // never queried: due since created
 		{"DUE-young", 10 * time.Second, 0, 2 * time.Hour, ""},                           // younger than min_age
 		{"DUE-later", 10 * time.Minute, 5 * time.Minute, time.Hour, ""},                 // not yet
-		{"DUE-expired", 3 * time.Hour, 30 * time.Minute, -time.Hour, ""},                // by its expiry
+		{"DUE-expired", 3 * time.Hour, -30 * time.Minute, -time.Hour, ""},               // expired, and due
 		{"DUE-queried", 30 * time.Minute, -time.Minute, time.Hour, ""},                  // by its next query
 		{"DUE-paying", 30 * time.Minute, -5 * time.Minute, time.Hour, trade.UserPaying}, // still open
 		{"DUE-paid", 3 * time.Hour, -time.Hour, -time.Hour, trade.Success},
@@ -113,14 +116,14 @@ func TestDueOrders(t *testing.T) {
 				t.Errorf("%s: %q %v, want %q", tt.name, outTradeNos(got), err, tt.want)
 			}
 		}
-		// Queried now, next in an hour: no longer due, unless expired.
+		// Queried now, next in an hour: no longer due, expired or not.
 		for _, no := range []string{"DUE-queried", "DUE-expired"} {
 			if err := s.SetOrderNextQuery(ctx, no, now.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		got, _ := s.DueOrders(ctx, now, now, 10)
-		if want := []string{"DUE-expired", "DUE-paying", "DUE-new", "DUE-young"}; !slices.Equal(outTradeNos(got), want) {
+		if want := []string{"DUE-paying", "DUE-new", "DUE-young"}; !slices.Equal(outTradeNos(got), want) {
 			t.Fatalf("after the queries: %q, want %q", outTradeNos(got), want)
 		}
 	})

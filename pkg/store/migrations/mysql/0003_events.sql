@@ -5,17 +5,18 @@
 -- expires_at: when WeChat Pay stops taking the payment (time_expire);
 -- next_query_at: when the sweep may next ask WeChat Pay. Unix microseconds,
 -- 0 for none (a next query of 0 is due since the row was created).
--- due_at: when the sweep next wants an unpaid order, whichever of its next
--- query and its expiry comes first; NULL once it is final, so that the
--- sweep's range scan of orders_due never meets a paid or closed order.
--- Derived by the database, so no write can forget it.
+-- due_at: when the sweep next wants an unpaid order: its next query (at
+-- once for one never asked about; the sweep never sets it past the
+-- order's expiry while that is ahead, and after a failed close it backs
+-- off like any query). NULL once the order is final, so that the sweep's
+-- range scan of orders_due never meets a paid or closed order. Derived by
+-- the database, so no write can forget it.
 ALTER TABLE orders
 	ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0,
 	ADD COLUMN next_query_at BIGINT NOT NULL DEFAULT 0,
 	ADD COLUMN due_at BIGINT GENERATED ALWAYS AS (CASE
 		WHEN state NOT IN ('NOTPAY', 'USERPAYING') THEN NULL
-		WHEN expires_at <> 0 AND expires_at < (CASE WHEN next_query_at = 0 THEN created_at ELSE next_query_at END) THEN expires_at
-		WHEN next_query_at = 0 THEN created_at
+			WHEN next_query_at = 0 THEN created_at
 		ELSE next_query_at END) VIRTUAL,
 	ADD KEY orders_due (due_at, created_at);
 

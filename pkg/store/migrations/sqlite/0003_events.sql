@@ -3,13 +3,14 @@
 -- 0 for none (a next query of 0 is due since the row was created).
 ALTER TABLE orders ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE orders ADD COLUMN next_query_at INTEGER NOT NULL DEFAULT 0;
--- due_at: when the sweep next wants an unpaid order, whichever of its next
--- query and its expiry comes first; NULL once it is final, so that the
--- sweep's range scan of orders_due never meets a paid or closed order.
--- Derived by the database, so no write can forget it.
+-- due_at: when the sweep next wants an unpaid order: its next query (at
+-- once for one never asked about; the sweep never sets it past the
+-- order's expiry while that is ahead, and after a failed close it backs
+-- off like any query). NULL once the order is final, so that the sweep's
+-- range scan of orders_due never meets a paid or closed order. Derived by
+-- the database, so no write can forget it.
 ALTER TABLE orders ADD COLUMN due_at INTEGER GENERATED ALWAYS AS (CASE
 	WHEN state NOT IN ('NOTPAY', 'USERPAYING') THEN NULL
-	WHEN expires_at <> 0 AND expires_at < (CASE WHEN next_query_at = 0 THEN created_at ELSE next_query_at END) THEN expires_at
 	WHEN next_query_at = 0 THEN created_at
 	ELSE next_query_at END) VIRTUAL;
 -- Only the orders with a due_at are indexed: a final order leaves the index

@@ -64,6 +64,9 @@ func parseDigits(b []byte) (int64, bool) {
 // appendYuan writes fen as yuan with two decimals, the form parseFen reads
 // when fen is not negative. A negative amount gets a sign, so a Writer can
 // make a summary lie that way too.
+// Yuan writes fen as the bill does: yuan with two decimals.
+func Yuan(fen int64) string { return string(appendYuan(nil, fen)) }
+
 func appendYuan(dst []byte, fen int64) []byte {
 	u := uint64(fen)
 	if fen < 0 {

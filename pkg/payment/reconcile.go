@@ -255,41 +255,39 @@ func (r *reconciliation) add(d trade.Discrepancy) int {
 	return len(r.report.Discrepancies) - 1
 }
 
-func yuan(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
-
 func (r *reconciliation) comparePayment(row bill.Row, orders map[string]trade.Order) {
 	o, ok := orders[row.OutTradeNo]
-	billSays := row.TradeState + " " + yuan(row.TotalFee)
+	billSays := row.TradeState + " " + bill.Yuan(row.TotalFee)
 	switch {
 	case !ok:
 		r.add(trade.Discrepancy{Kind: trade.UnknownOrder, OutTradeNo: row.OutTradeNo, Bill: billSays})
 	case o.TotalFee != row.TotalFee:
-		r.add(trade.Discrepancy{Kind: trade.AmountMismatch, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: string(o.State) + " " + yuan(o.TotalFee)})
+		r.add(trade.Discrepancy{Kind: trade.AmountMismatch, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: string(o.State) + " " + bill.Yuan(o.TotalFee)})
 	case row.TradeState != string(trade.Success):
 	case !o.State.Paid():
-		at := r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee)})
+		at := r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + bill.Yuan(o.TotalFee)})
 		r.fixes = append(r.fixes, fix{at: at, order: o, row: row}) // fixed even when not listed
 	case o.FixedOn == r.date:
 		// Fixed by an earlier run of this day: reported again as fixed, the
 		// same way, so that a rerun gives the same report.
-		r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + yuan(o.TotalFee), Fixed: true})
+		r.add(trade.Discrepancy{Kind: trade.MissedPayment, OutTradeNo: row.OutTradeNo, Bill: billSays, Store: "not paid " + bill.Yuan(o.TotalFee), Fixed: true})
 	}
 }
 
 func (r *reconciliation) compareRefund(row bill.Row, refunds map[string]trade.Refund) {
 	rf, ok := refunds[row.OutRefundNo]
-	billSays := row.RefundState + " " + yuan(row.RefundFee)
+	billSays := row.RefundState + " " + bill.Yuan(row.RefundFee)
 	switch {
 	case !ok:
 		r.add(trade.Discrepancy{Kind: trade.UnknownRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays})
 	case rf.RefundFee != row.RefundFee:
-		r.add(trade.Discrepancy{Kind: trade.RefundAmountMismatch, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: string(rf.State) + " " + yuan(rf.RefundFee)})
+		r.add(trade.Discrepancy{Kind: trade.RefundAmountMismatch, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: string(rf.State) + " " + bill.Yuan(rf.RefundFee)})
 	case row.RefundState != string(trade.RefundSuccess):
 	case rf.State == trade.RefundProcessing || rf.State == trade.RefundAbnormal:
-		at := r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + yuan(rf.RefundFee)})
+		at := r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + bill.Yuan(rf.RefundFee)})
 		r.fixes = append(r.fixes, fix{at: at, row: row})
 	case rf.FixedOn == r.date:
-		r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + yuan(rf.RefundFee), Fixed: true})
+		r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + bill.Yuan(rf.RefundFee), Fixed: true})
 	}
 }
 
@@ -347,7 +345,7 @@ func (r *reconciliation) fix(ctx context.Context) error {
 func (r *reconciliation) missingInBill(ctx context.Context) error {
 	err := r.s.Store.PaidOrders(ctx, r.day, r.day.Add(24*time.Hour), func(o trade.Order) error {
 		if _, ok := slices.BinarySearch(r.billed, o.OutTradeNo); !ok {
-			r.add(trade.Discrepancy{Kind: trade.MissingInBill, OutTradeNo: o.OutTradeNo, Store: string(o.State) + " " + yuan(o.TotalFee)})
+			r.add(trade.Discrepancy{Kind: trade.MissingInBill, OutTradeNo: o.OutTradeNo, Store: string(o.State) + " " + bill.Yuan(o.TotalFee)})
 		}
 		return nil
 	})

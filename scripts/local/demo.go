@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -100,10 +102,11 @@ func show(status int, body []byte) {
 	fmt.Printf("   → HTTP %d %s\n", status, body)
 }
 
-// direct invokes the function directly, as an operator does, and returns
-// its answer; a function error is an error.
+// direct invokes the function directly, as an operator does, with the
+// deadline serverless.yml gives it (30 s), and returns its answer; a
+// function error is an error.
 func (d *demoRun) direct(event, requestID string) ([]byte, error) {
-	r, err := d.fn.Invoke([]byte(event), 3*time.Second, requestID)
+	r, err := d.fn.Invoke([]byte(event), 30*time.Second, requestID)
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +294,10 @@ func demo(args []string) error {
 		return fmt.Errorf("a refused request reached WeChat")
 	}
 
+	if err := d.prices(*binary, env, m, auth); err != nil {
+		return err
+	}
+
 	lost, err := d.lostNotification(wechat, auth)
 	if err != nil {
 		return err
@@ -450,5 +457,45 @@ func (d *demoRun) pullEvents() error {
 		}
 	}
 	fmt.Printf("   The %d the receiver got, in the same order; each delivered once, at its first attempt.\n", len(got))
+	return nil
+}
+
+// demoPrices is the price list of the demo's shop.
+const demoPrices = `{"vip-month":{"total_fee":1800,"description":"会员月卡"}}`
+
+// prices shows a shop that sets its own prices: a second instance of the
+// function with WXPAY_PRICES (its own store), where the mini-program names
+// an item, and a request whose amount was tampered with is refused.
+func (d *demoRun) prices(binary string, env []string, m testMerchant, auth map[string]any) error {
+	d.say("A shop sets its prices instead (WXPAY_PRICES=%s),\n   on a second instance of the function. The mini-program names the item:  POST /release/pay  {\"item\":\"vip-month\"}", demoPrices)
+	env = append(env[:len(env):len(env)], "WXPAY_PRICES="+demoPrices, "WXPAY_STORE=sqlite:"+filepath.Join(m.dir, "shop.db"))
+	shop, err := startFunction(binary, env, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer shop.Close()
+	first := d.fn
+	d.fn = shop
+	defer func() { d.fn = first }()
+	status, body, err := d.call("POST", "/release/pay", `{"item":"vip-month"}`, auth)
+	if err != nil || status != 200 {
+		return fmt.Errorf("paying for an item: %d %s %v", status, body, err)
+	}
+	var paid struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	json.Unmarshal(body, &paid)
+	status, body, err = d.call("GET", "/release/orders/"+paid.OutTradeNo, "", auth)
+	if err != nil || status != 200 || !bytes.Contains(body, []byte(`"total_fee":1800,`)) || !bytes.Contains(body, []byte(`"item":"vip-month","quantity":1`)) {
+		return fmt.Errorf("the item's order: %d %s %v", status, body, err)
+	}
+	fmt.Printf("   → the order, priced by the server:  %s\n", body)
+	tampered := `{"item":"vip-month","total_fee":1}`
+	status, body, err = d.call("POST", "/release/pay", tampered, auth)
+	if err != nil || status != 400 || !bytes.Contains(body, []byte(`"PRICE_MISMATCH"`)) {
+		return fmt.Errorf("a tampered amount was not refused: %d %s %v", status, body, err)
+	}
+	fmt.Printf("   Someone edits the request to pay ¥0.01:  %s\n", tampered)
+	show(status, body)
 	return nil
 }

@@ -1,0 +1,4 @@
+-- SQLite's 0006 drops notifications_order and makes orders_paid partial,
+-- to write fewer pages per notification. MySQL keeps both as they are: it
+-- has no partial indexes, and a lookup of an order's notifications by
+-- people is cheap to keep where the cost of a write is the network's.

@@ -124,8 +124,9 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (trade.Store, e
 // writes about nine pages to the WAL, one for each table and index it
 // touches, and each costs in proportion to its size (copying,
 // checksumming, checkpointing), while its rows (an event is about 500
-// bytes) still fit several to a page. An existing database keeps the size
-// it was made with.
+// bytes) still fit several to a page. (BenchmarkNotification, interleaved:
+// 4 KiB 18% slower; 1 KiB as fast but 5% more CPU.) An existing database
+// keeps the size it was made with.
 type sqliteConnector struct{ driver.Connector }
 
 func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {

@@ -314,15 +314,19 @@ func peakMemory(binary string, payments int) error {
 
 // vmHWM is the peak resident memory of process pid so far, in kB, as
 // Linux counts it.
-func vmHWM(pid int) (int, error) {
+func vmHWM(pid int) (int, error) { return procStatus(pid, "VmHWM") }
+
+// procStatus is the number of field (VmRSS, Threads…) in
+// /proc/<pid>/status, without its unit.
+func procStatus(pid int, field string) (int, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(v, "kB")))
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

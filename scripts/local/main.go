@@ -8,6 +8,8 @@
 //	go run ./scripts/local coldstart -binary build/main -n 30
 //	go run ./scripts/local billperf  -binary build/main -rows 100000 [-v3]
 //	go run ./scripts/local package   -binary build/main -out build/wxpay.zip
+//	go run ./scripts/local perf      -binary build/main -floor build/perffloor
+//	go run ./scripts/local loadcheck -binary build/main -n 20000
 //
 // With -sim (always for demo and billperf) the function gets a fresh test
 // merchant whose key and AppSecret are generated for this run, and talks to
@@ -27,6 +29,7 @@ func main() {
 	}
 	cmds := map[string]func([]string) error{
 		"demo": demo, "invoke": invoke, "serve": serve, "sim": runSim, "coldstart": coldStart, "billperf": billPerf, "package": pack,
+		"perf": perf, "loadcheck": loadCheck,
 	}
 	cmd, ok := cmds[os.Args[1]]
 	if !ok {
@@ -39,6 +42,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart|billperf|package [flags]; -h after a command lists its flags")
+	fmt.Fprintln(os.Stderr, "usage: local demo|invoke|serve|sim|coldstart|billperf|package|perf|loadcheck [flags]; -h after a command lists its flags")
 	os.Exit(2)
 }

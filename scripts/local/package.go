@@ -15,29 +15,42 @@ func pack(args []string) error {
 	binary := fs.String("binary", "build/main", "the built function")
 	out := fs.String("out", "build/wxpay.zip", "the zip to write")
 	fs.Parse(args)
-	bin, err := os.ReadFile(*binary)
+	size, err := writeZip(*binary, *out)
 	if err != nil {
 		return err
 	}
-	f, err := os.Create(*out)
+	fmt.Printf("%s: %s at the root, %.1f MB zipped\n", *out, filepath.Base(*binary), float64(size)/1e6)
+	return nil
+}
+
+// writeZip writes binary into the zip out as SCF takes it and returns the
+// zip's size in bytes.
+func writeZip(binary, out string) (int64, error) {
+	bin, err := os.ReadFile(binary)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	z := zip.NewWriter(f)
-	h := &zip.FileHeader{Name: filepath.Base(*binary), Method: zip.Deflate}
+	h := &zip.FileHeader{Name: filepath.Base(binary), Method: zip.Deflate}
 	h.SetMode(0o755)
 	w, err := z.CreateHeader(h)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := w.Write(bin); err != nil {
-		return err
+		return 0, err
 	}
 	if err := z.Close(); err != nil {
-		return err
+		return 0, err
 	}
-	info, _ := f.Stat()
-	fmt.Printf("%s: %s at the root, %.1f MB zipped\n", *out, h.Name, float64(info.Size())/1e6)
-	return nil
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return info.Size(), nil
 }

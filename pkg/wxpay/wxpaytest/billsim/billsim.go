@@ -22,6 +22,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -246,4 +247,21 @@ func LargeFile(dir string, day time.Time, n int) (name string, sum []byte, err e
 	}
 	sum, err = Large(f, day, n)
 	return f.Name(), sum, errors.Join(err, f.Close())
+}
+
+// Drain runs download, reading the bill it hands over to the end, and
+// returns how many bytes it read, their SHA1, and the bytes allocated
+// meanwhile: what a test of a streamed download checks against LargeFile.
+func Drain(download func(read func(io.Reader) error) error) (n int64, sum []byte, allocated uint64, err error) {
+	h := sha1.New()
+	buf := make([]byte, 32<<10)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err = download(func(r io.Reader) (err error) {
+		n, err = io.CopyBuffer(h, r, buf)
+		return err
+	})
+	runtime.ReadMemStats(&after)
+	return n, h.Sum(nil), after.TotalAlloc - before.TotalAlloc, err
 }

@@ -5,18 +5,42 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 )
 
-const eventColumns = `seq, id, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at`
+const eventColumns = `seq, id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at`
 
-const insertEvent = `INSERT INTO events (id, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertEvent = `INSERT INTO events (id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-const selectEvent = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
+// seqDigits is how many hex digits of its seq end the id of an event
+// recorded with id_has_seq (SQLite's, from 0007_event_writes.sql).
+const seqDigits = 16
+
+// eventID is the id of the event recorded as id, its seq added where the
+// store adds it.
+func eventID(id string, hasSeq bool, seq int64) string {
+	if !hasSeq {
+		return id
+	}
+	return fmt.Sprintf("%s%0*x", id, seqDigits, seq)
+}
+
+// eventWhere is the condition that finds the event with id, and its
+// arguments: by seq if the id may carry one (an id recorded before may end
+// in as many hex digits, so events_id is asked too), else by events_id.
+func eventWhere(id string) (string, []any) {
+	if n := len(id) - seqDigits; n > 0 {
+		if seq, err := strconv.ParseUint(id[n:], 16, 63); err == nil {
+			return "((seq = ? AND id = ? AND id_has_seq = 1) OR (id = ? AND id_has_seq = 0))", []any{int64(seq), id[:n], id}
+		}
+	}
+	return "id = ? AND id_has_seq = 0", []any{id}
+}
 
 // maxLastError bounds a delivery's error as stored: it is for people, and
 // a receiver's long answer must not make recording the outcome fail.
@@ -26,8 +50,10 @@ func scanEvent(row scanner) (trade.Event, error) {
 	var e trade.Event
 	var data string
 	var created, next, delivered int64
-	err := row.Scan(&e.Seq, &e.ID, &e.Type, &e.OutTradeNo, &data, &created, &e.Delivery.State,
+	var hasSeq bool
+	err := row.Scan(&e.Seq, &e.ID, &hasSeq, &e.Type, &e.OutTradeNo, &data, &created, &e.Delivery.State,
 		&e.Delivery.Attempts, &e.Delivery.LastError, &next, &delivered)
+	e.ID = eventID(e.ID, hasSeq, e.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return trade.Event{}, trade.ErrNotFound
 	}
@@ -36,18 +62,23 @@ func scanEvent(row scanner) (trade.Event, error) {
 	return e, err
 }
 
-// insertEvent records e in tx, the transaction of the change it tells of.
-func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) error {
+// insertEvent records e in tx, the transaction of the change it tells of,
+// and returns its id as recorded.
+func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) (string, error) {
 	if err := s.lockEvents(ctx, tx); err != nil {
-		return err
+		return "", err
 	}
 	d := e.Delivery
-	_, err := s.txExec(ctx, tx, insertEvent, e.ID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
+	res, err := s.txExec(ctx, tx, insertEvent, e.ID, s.seqInEventID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
 		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt))
-	if err != nil {
-		return fmt.Errorf("store: recording event: %w", err)
+	var seq int64
+	if err == nil && s.seqInEventID {
+		seq, err = res.LastInsertId()
 	}
-	return nil
+	if err != nil {
+		return "", fmt.Errorf("store: recording event: %w", err)
+	}
+	return eventID(e.ID, s.seqInEventID, seq), nil
 }
 
 // lockEvents takes, where the dialect has one, the lock held until tx ends
@@ -99,44 +130,53 @@ func (s *sqlStore) Events(ctx context.Context, afterID string, limit int) ([]tra
 }
 
 func (s *sqlStore) Event(ctx context.Context, id string) (trade.Event, error) {
-	e, err := scanEvent(s.queryRow(ctx, selectEvent, id))
+	where, args := eventWhere(id)
+	e, err := scanEvent(s.queryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE `+where, args...))
 	if err != nil && !errors.Is(err, trade.ErrNotFound) {
 		return trade.Event{}, fmt.Errorf("store: reading event: %w", err)
 	}
 	return e, err
 }
 
-// selectDueEvents finds, by events_due, the pending events whose attempt
-// is due and whose lease has run out, less those of an order with an
-// earlier pending event (found by events_order).
-const selectDueEvents = `SELECT ` + eventColumns + ` FROM events e
-	WHERE e.state = ? AND e.next_attempt_at <= ? AND e.lease_until <= ?
-	AND (e.out_trade_no = '' OR NOT EXISTS (SELECT 1 FROM events p
-		WHERE p.out_trade_no = e.out_trade_no AND p.state = ? AND p.seq < e.seq))
-	ORDER BY e.seq LIMIT ?`
+// pendingState is the delivery state of the events in events_pending, as
+// a literal: SQLite uses a partial index only for a query that names its
+// condition.
+const pendingState = `'` + string(trade.DeliveryPending) + `'`
+
+// selectDueEvents finds the pending events whose attempt is due and whose
+// lease has run out, less those of an order with an earlier pending event:
+// of each order only its earliest pending event (of events for no order,
+// every one) is a candidate. On SQLite the candidates are a pass over
+// events_pending, which holds only pending events (none once all are
+// delivered); MySQL reads events_order.
+const selectDueEvents = `SELECT ` + eventColumns + ` FROM events
+	WHERE seq IN (SELECT MIN(seq) FROM events WHERE state = ` + pendingState + ` AND out_trade_no <> '' GROUP BY out_trade_no
+		UNION ALL SELECT seq FROM events WHERE state = ` + pendingState + ` AND out_trade_no = '')
+	AND next_attempt_at <= ? AND lease_until <= ?
+	ORDER BY seq LIMIT ?`
 
 // selectDueEventOfOrder finds an order's earliest pending event, by
-// events_order, if it is due and its lease has run out. Its later pending
-// events wait for it, so it is all there is to claim of the order; reading
-// only that one entry keeps the first attempt after a change from reading
-// every due event of every order, as events_due would.
+// events_pending (MySQL: events_order), if it is due and its lease has run
+// out. Its later pending events wait for it, so it is all there is to
+// claim of the order; reading only that one entry keeps the first attempt
+// after a change from reading every due event of every order.
 const selectDueEventOfOrder = `SELECT ` + eventColumns + ` FROM events
-	WHERE seq = (SELECT seq FROM events WHERE out_trade_no = ? AND state = ? ORDER BY seq LIMIT 1)
+	WHERE seq = (SELECT seq FROM events WHERE out_trade_no = ? AND state = ` + pendingState + ` ORDER BY seq LIMIT 1)
 	AND next_attempt_at <= ? AND lease_until <= ?`
 
 // claimEvent leases a due event unless another claim took it first.
 const claimEvent = `UPDATE events SET lease_until = ?
-	WHERE seq = ? AND state = ? AND next_attempt_at <= ? AND lease_until <= ?`
+	WHERE seq = ? AND state = ` + pendingState + ` AND next_attempt_at <= ? AND lease_until <= ?`
 
 // ClaimEvents reads the candidates, then leases each with an update
 // conditional on its still being due and unleased: of overlapping claims,
 // one update matches. An order's earlier pending event cannot appear
 // after the read, since events commit in the order of seq.
 func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, outTradeNo string, limit int) ([]trade.Event, error) {
-	pending, at := trade.DeliveryPending, micros(now)
-	query, args := selectDueEvents, []any{pending, at, at, pending, limit}
+	at := micros(now)
+	query, args := selectDueEvents, []any{at, at, limit}
 	if outTradeNo != "" {
-		query, args = selectDueEventOfOrder, []any{outTradeNo, pending, at, at}
+		query, args = selectDueEventOfOrder, []any{outTradeNo, at, at}
 	}
 	due, err := queryAll(ctx, s, "due events", scanEvent, query, args...)
 	if err != nil {
@@ -144,7 +184,7 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Du
 	}
 	claimed := due[:0]
 	for _, e := range due {
-		res, err := s.exec(ctx, claimEvent, micros(now.Add(lease)), e.Seq, pending, at, at)
+		res, err := s.exec(ctx, claimEvent, micros(now.Add(lease)), e.Seq, at, at)
 		if n, err := rowsAffected(res, err); err != nil {
 			return nil, fmt.Errorf("store: claiming event: %w", err)
 		} else if n == 1 {
@@ -155,7 +195,9 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Du
 }
 
 func (s *sqlStore) ClaimEvent(ctx context.Context, id string, now time.Time, lease time.Duration) (trade.Event, bool, error) {
-	res, err := s.exec(ctx, `UPDATE events SET lease_until = ? WHERE id = ? AND lease_until <= ?`, micros(now.Add(lease)), id, micros(now))
+	where, args := eventWhere(id)
+	res, err := s.exec(ctx, `UPDATE events SET lease_until = ? WHERE `+where+` AND lease_until <= ?`,
+		append(append([]any{micros(now.Add(lease))}, args...), micros(now))...)
 	n, err := rowsAffected(res, err)
 	if err != nil {
 		return trade.Event{}, false, fmt.Errorf("store: claiming event: %w", err)
@@ -173,9 +215,10 @@ func (s *sqlStore) SetDelivery(ctx context.Context, id string, d trade.Delivery)
 	default:
 		return fmt.Errorf("store: unknown delivery state %q", d.State)
 	}
+	where, args := eventWhere(id)
 	res, err := s.exec(ctx, `UPDATE events SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, delivered_at = ?,
-		lease_until = 0 WHERE id = ?`,
-		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt), id)
+		lease_until = 0 WHERE `+where,
+		append([]any{d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt)}, args...)...)
 	if n, err := rowsAffected(res, err); err != nil {
 		return fmt.Errorf("store: recording delivery: %w", err)
 	} else if n == 0 {

@@ -266,7 +266,7 @@ func TestEventsInTheOrderRecorded(t *testing.T) {
 			mustCreate(t, s, newOrder(no, "o1", "", 180))
 			mustPay(t, s, no)
 			bill := trade.Event{Type: trade.EventBillReconciled, Data: json.RawMessage(`{"date":"2026-11-29"}`)}
-			if err := addEvent(s, bill); err != nil {
+			if _, err := addEvent(s, bill); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, no, "")
@@ -305,11 +305,21 @@ func TestAddEventAndDelivery(t *testing.T) {
 		created := time.Date(2026, 11, 30, 10, 0, 0, 123456789, time.UTC)
 		in := trade.Event{ID: "evt_0123456789abcdef01234567", Type: trade.EventBillReconciled,
 			Data: json.RawMessage(`{"date":"2026-11-29","status":"MATCHED"}`), CreatedAt: created}
-		if err := addEvent(s, in); err != nil {
-			t.Fatal(err)
+		id, err := addEvent(s, in)
+		if err != nil || !strings.HasPrefix(id, in.ID) {
+			t.Fatalf("recorded as %q: %v", id, err)
 		}
-		if err := addEvent(s, in); err == nil {
-			t.Fatal("an id recorded twice")
+		// An id is never recorded twice: SQLite makes it unique with the
+		// event's seq, MySQL refuses it.
+		if again, err := addEvent(s, in); err == nil && again == id {
+			t.Fatalf("%q recorded twice", id)
+		}
+		in.ID = id
+		// Another id with the same seq is not this event's.
+		other := []byte(id)
+		other[4] ^= 1
+		if _, err := s.Event(ctx, string(other)); !errors.Is(err, trade.ErrNotFound) {
+			t.Fatalf("%s: %v", other, err)
 		}
 		e, err := s.Event(ctx, in.ID)
 		want := trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: created.Truncate(time.Microsecond)}
@@ -510,7 +520,7 @@ func TestMySQLEventsCommitInTheOrderOfSeq(t *testing.T) {
 	if err := tx.QueryRow(mysqlDialect.eventsLock).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(insertEvent, "evt_first", trade.EventBillReconciled, "", "{}", 1, trade.DeliveryPending, 0, "", 1, 0); err != nil {
+	if _, err := tx.Exec(insertEvent, "evt_first", false, trade.EventBillReconciled, "", "{}", 1, trade.DeliveryPending, 0, "", 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	pay := func(ctx context.Context) error {
@@ -536,9 +546,9 @@ var eventDays atomic.Int32
 
 // addEvent records e as the store records an event of no order: with a
 // day's reconciliation (a new day each time, so that it is a change).
-func addEvent(s trade.Store, e trade.Event) error {
+func addEvent(s trade.Store, e trade.Event) (string, error) {
 	day := time.Date(2026, 1, 1, 0, 0, 0, 0, trade.ChinaTime).AddDate(0, 0, int(eventDays.Add(1))).Format(time.DateOnly)
 	rep := trade.Report{Date: day, Status: trade.ReconcileMatched, Discrepancies: []trade.Discrepancy{}}
 	_, err := s.SaveReconciliation(ctx, trade.Reconciliation{Report: rep}, &e)
-	return err
+	return e.ID, err
 }

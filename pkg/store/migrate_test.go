@@ -259,6 +259,17 @@ func TestMigrateFromVersion3(t *testing.T) {
 			if e, err := s.Event(ctx, "evt_v3"); err != nil || e.OutTradeNo != "V3-paid" {
 				t.Errorf("%+v %v", e, err)
 			}
+			// An event recorded before 0007 is still pending, claimable and
+			// found by its id.
+			if claimed, err := s.ClaimEvents(ctx, time.UnixMicro(9), time.Minute, "V3-paid", 10); err != nil || len(ids(claimed)) != 1 || claimed[0].ID != "evt_v3" {
+				t.Errorf("claimed %+v %v", claimed, err)
+			}
+			if err := s.SetDelivery(ctx, "evt_v3", trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: time.UnixMicro(10)}); err != nil {
+				t.Error(err)
+			}
+			if e, err := s.Event(ctx, "evt_v3"); err != nil || e.Delivery.State != trade.DeliveryDelivered {
+				t.Errorf("%+v %v", e, err)
+			}
 			var got []string
 			err = s.PaidOrders(ctx, paid, paid.Add(time.Second), func(o trade.Order) error {
 				got = append(got, o.OutTradeNo)
@@ -381,4 +392,4 @@ func TestStatements(t *testing.T) {
 }
 
 // allVersions are the migrations this build has.
-var allVersions = []int{1, 2, 3, 4, 5, 6}
+var allVersions = []int{1, 2, 3, 4, 5, 6, 7}

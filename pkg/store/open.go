@@ -32,6 +32,9 @@ type dialect struct {
 	// that record events commit one at a time, in the order of their seq,
 	// where the database does not already (see 0003_events.sql).
 	eventsLock string
+	// seqInEventID: an event's id is made unique by its seq, not by an
+	// index (see 0007_event_writes.sql).
+	seqInEventID bool
 	// commitStatement commits with a COMMIT statement run under the
 	// call's context instead of Tx.Commit, which has none (see commit).
 	commitStatement bool
@@ -41,6 +44,7 @@ var sqliteDialect = dialect{
 	name:         "sqlite",
 	duplicate:    sqliteDuplicate,
 	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+	seqInEventID: true,
 }
 
 var mysqlDialect = dialect{

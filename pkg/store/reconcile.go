@@ -194,10 +194,14 @@ func (s *sqlStore) SaveReconciliation(ctx context.Context, r trade.Reconciliatio
 		if !changed || event == nil {
 			return nil
 		}
-		return s.insertEvent(ctx, tx, e)
+		e.ID, err = s.insertEvent(ctx, tx, e)
+		return err
 	})
 	if err != nil {
 		return false, err
+	}
+	if changed && event != nil {
+		event.ID = e.ID
 	}
 	return changed, nil
 }

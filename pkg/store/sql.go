@@ -342,7 +342,8 @@ func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o trade.Order, t
 	if err != nil {
 		return false, fmt.Errorf("store: building event: %w", err)
 	}
-	return true, s.insertEvent(ctx, tx, e)
+	_, err = s.insertEvent(ctx, tx, e)
+	return true, err
 }
 
 // updated is o, as locked, once updateState has changed it: the row as a
@@ -581,7 +582,8 @@ func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state t
 		if err != nil {
 			return fmt.Errorf("store: building event: %w", err)
 		}
-		return s.insertEvent(ctx, tx, e)
+		_, err = s.insertEvent(ctx, tx, e)
+		return err
 	})
 	if err != nil {
 		return "", false, err

@@ -64,7 +64,7 @@ const (
 // the same transaction as the change (a transactional outbox).
 type Event struct {
 	Seq        int64  // position in the store's log of events, from 1
-	ID         string // "evt_" and 36 hex digits (NewEventID); never changes, receivers deduplicate on it
+	ID         string // NewEventID's; a store may add to it as it records the event (SQLite adds its seq). Never changes once recorded: receivers deduplicate on it
 	Type       EventType
 	OutTradeNo string // the order it is about, which orders its delivery; "" for none
 	Data       json.RawMessage
@@ -96,9 +96,9 @@ func (e Event) Payload() []byte {
 // NewEventID returns a fresh id for an event made at now: "evt_", now in
 // Unix milliseconds as 12 hex digits, then 24 hex digits from a
 // cryptographic source, which alone make it unique. Ids made later sort
-// later, so a store adds each one at the end of its unique index, a page
-// it has at hand, instead of at a random place whose page it must first
-// read once the index outgrows its cache.
+// later, so a store with a unique index of ids (MySQL's) adds each one at
+// its end, a page it has at hand, instead of at a random place whose page
+// it must first read once the index outgrows its cache.
 func NewEventID(now time.Time) (string, error) {
 	var b [18]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16) // 48 bits of it in b[:6]

@@ -122,7 +122,7 @@ type Store interface {
 	// earlier one; changed reports whether the report differs from the one
 	// stored before (so bill.reconciled is sent again only then). With an
 	// event (EventBillReconciled) and changed, the event is recorded in the
-	// same transaction.
+	// same transaction, and *event gets the id it was recorded with.
 	SaveReconciliation(ctx context.Context, r Reconciliation, event *Event) (changed bool, err error)
 
 	// SetDelivery records the outcome of an attempt on a claimed event and

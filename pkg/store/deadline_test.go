@@ -127,3 +127,28 @@ func TestSQLiteLockEndsByTheDeadline(t *testing.T) {
 		t.Logf("%s: after %v: %v", c.name, took, err)
 	}
 }
+
+// On SQLite a statement inside a transaction runs without the driver's
+// watch of its context, which is checked before each one instead: a
+// transaction whose deadline passes between two statements stops at the
+// next one and changes nothing.
+func TestSQLiteTransactionStopsAtItsDeadline(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db")).(*sqlStore)
+	mustCreate(t, s, newOrder("DL000001", "o1", "", 180))
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.inTx(ctx, "test", func(tx *sql.Tx) error {
+		now := micros(time.Now())
+		if _, err := s.txExec(ctx, tx, updateState, trade.Success, "42", "42", now, now, now, "DL000001", trade.NotPay); err != nil {
+			return err
+		}
+		cancel()
+		_, err := s.txExec(ctx, tx, insertNotification, trade.PaymentNotification, "DL000001", "", "{}", now)
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("after the deadline: %v", err)
+	}
+	if o, err := s.Order(context.Background(), "DL000001"); err != nil || o.State != trade.NotPay {
+		t.Fatalf("%+v %v", o, err)
+	}
+}

@@ -32,6 +32,11 @@ type dialect struct {
 	// that record events commit one at a time, in the order of their seq,
 	// where the database does not already (see 0003_events.sql).
 	eventsLock string
+	// quickTxStatements: a statement inside a transaction cannot wait for
+	// a lock, since beginning it took the file, and each is a few index
+	// operations; it runs without the driver's watch of its context (a
+	// goroutine per statement on SQLite), the context checked before it.
+	quickTxStatements bool
 	// seqInEventID: an event's id is made unique by its seq, not by an
 	// index (see 0007_event_writes.sql).
 	seqInEventID bool
@@ -41,10 +46,11 @@ type dialect struct {
 }
 
 var sqliteDialect = dialect{
-	name:         "sqlite",
-	duplicate:    sqliteDuplicate,
-	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
-	seqInEventID: true,
+	name:              "sqlite",
+	duplicate:         sqliteDuplicate,
+	versionTable:      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+	seqInEventID:      true,
+	quickTxStatements: true,
 }
 
 var mysqlDialect = dialect{

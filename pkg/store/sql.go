@@ -86,6 +86,10 @@ func (s *sqlStore) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.S
 }
 
 func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	ctx, err := s.txContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := s.txStmt(ctx, tx, query)
 	if err != nil {
 		return nil, err
@@ -94,11 +98,28 @@ func (s *sqlStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ..
 }
 
 func (s *sqlStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) scanner {
+	ctx, err := s.txContext(ctx)
+	if err != nil {
+		return errRow{err}
+	}
 	st, err := s.txStmt(ctx, tx, query)
 	if err != nil {
 		return errRow{err}
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// txContext is the context of a statement inside a transaction: ctx, or,
+// where the dialect's statements inside one wait for nothing
+// (quickTxStatements), ctx without its cancellation once it is checked.
+func (s *sqlStore) txContext(ctx context.Context) (context.Context, error) {
+	if !s.quickTxStatements {
+		return ctx, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // inTx runs fn in a transaction on a connection of its own, committed by

@@ -145,7 +145,8 @@ func benchNotification(b *testing.B, env map[string]string) {
 // 10,000 final orders, half paid (one in ten of those with a finished
 // refund) and half closed, whose events were all delivered, and a webhook
 // is configured, so the sweep asks for due orders, due refunds and due
-// events, finds none, logs its line and answers. Run it with -cpu 1.
+// events, finds none, reads that yesterday is reconciled, logs its line
+// and answers. Run it with -cpu 1.
 func BenchmarkSweepNothingDue(b *testing.B) {
 	env := testEnv()
 	env["WXPAY_EVENTS_URL"] = "http://127.0.0.1:9/events" // never called: nothing is due
@@ -185,6 +186,13 @@ func BenchmarkSweepNothingDue(b *testing.B) {
 		if err := st.SetDelivery(ctx, e.ID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// Yesterday is reconciled, as it is once its bill was read: the sweep
+	// only finds its report.
+	yesterday := payment.ChinaDay(now).AddDate(0, 0, -1).Format(time.DateOnly)
+	rep := trade.Report{Date: yesterday, Status: trade.ReconcileMatched, Discrepancies: []trade.Discrepancy{}}
+	if _, err := st.SaveReconciliation(ctx, trade.Reconciliation{Report: rep}, nil); err != nil {
+		b.Fatal(err)
 	}
 	sweep := json.RawMessage(`{"action":"sweep"}`)
 	b.ReportAllocs()

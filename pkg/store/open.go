@@ -81,10 +81,12 @@ func Open(ctx context.Context, dsn string, now func() time.Time) (trade.Store, e
 		if path == "" {
 			return nil, errors.New("store: sqlite DSN needs a path")
 		}
-		// Checkpoints every 10000 pages (~20 MB of WAL) let repeated writes
-		// to the same hot pages coalesce. busy_timeout is only a ceiling:
-		// the driver ends a wait for a lock when the call's context ends.
-		connector, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(10000)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate")
+		// A checkpoint every 1000 pages keeps the WAL file near 2 MB (it
+		// is reused from its start, not shrunk) and the memory that indexes
+		// it small. busy_timeout is only a ceiling: the driver ends a wait
+		// for a lock when the call's context ends. (The driver applies
+		// _pragma parameters in alphabetical order.)
+		connector, err := sqlite.NewConnector("file:" + path + "?_pragma=busy_timeout(10000)&_pragma=locking_mode(EXCLUSIVE)&_pragma=wal_autocheckpoint(1000)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: opening sqlite: %w", err)
 		}

@@ -230,6 +230,12 @@ func perf(args []string) error {
 		if b.f.hwmKB, err = vmHWM(b.d.fn.PID()); err != nil {
 			return err
 		}
+		if os.Getenv("PERF_SMAPS") != "" {
+			x, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", b.d.fn.PID()))
+			fmt.Fprintf(os.Stderr, "%s\n", x)
+			y, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", b.d.fn.PID()))
+			os.WriteFile(fmt.Sprintf("/tmp/var/smaps.%d", b.d.fn.PID()), y, 0o644)
+		}
 	}
 	if info, err := os.Stat(filepath.Join(rig.m.dir, "wxpay.db-wal")); err == nil {
 		prod.walBytes = info.Size()

@@ -3,7 +3,10 @@ BINARY := main
 BUILD  := build
 EVENT  ?= scripts/events/function_url.json
 LOCAL  := go run ./scripts/local
-GOBUILD := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags "-s -w"
+# nethttpomithttp2: WeChat Pay and Tencent Cloud answer HTTP/1.1, and the
+# client's HTTP/2 is 0.4 MB of binary and resident memory.
+GOTAGS  := nethttpomithttp2
+GOBUILD := CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -tags $(GOTAGS) -ldflags "-s -w"
 
 .PHONY: build package test bench fuzz demo invoke serve sim coldstart billperf perf loadcheck deploy clean
 

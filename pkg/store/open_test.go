@@ -115,3 +115,15 @@ func TestSQLitePageSize(t *testing.T) {
 		t.Errorf("version 1 database: %d-byte pages", n)
 	}
 }
+
+// SQLite's page cache is 1 MB (cache_size in KiB when negative), and the
+// WAL is checkpointed every 1000 pages.
+func TestSQLiteMemory(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db")).(*sqlStore)
+	for pragma, want := range map[string]int{"cache_size": -1000, "wal_autocheckpoint": 1000} {
+		var n int
+		if err := s.db.QueryRow(`PRAGMA ` + pragma).Scan(&n); err != nil || n != want {
+			t.Errorf("%s = %d, want %d: %v", pragma, n, want, err)
+		}
+	}
+}

@@ -196,6 +196,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		{selectDueOrders, []any{1, 1, 10}, "orders_due", true},
 		{selectDueRefunds, []any{1, 1, 10}, "refunds_due", true},
 		{selectDueEventOfOrder, []any{"x", 1, 1}, "events_pending", false},
+		{`SELECT ` + orderColumns + ` FROM orders WHERE openid = ? AND request_id = ?`, []any{"o1", "cart-1"}, "orders_request", false},
 		{`SELECT ` + eventColumns + ` FROM events WHERE ` + bySeq, bySeqArgs, "events_id", false},
 		{`SELECT ` + eventColumns + ` FROM events WHERE ` + byID, byIDArgs, "events_id", false},
 		{selectPaidOrders, []any{1, 2, 0, "", paidBatch}, "orders_paid", true},

@@ -392,4 +392,4 @@ func TestStatements(t *testing.T) {
 }
 
 // allVersions are the migrations this build has.
-var allVersions = []int{1, 2, 3, 4, 5, 6, 7}
+var allVersions = []int{1, 2, 3, 4, 5, 6, 7, 8}

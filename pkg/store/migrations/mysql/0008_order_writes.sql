@@ -1,0 +1,3 @@
+-- SQLite's 0008 rebuilds its orders table so that an order without a
+-- request_id writes no entry in the (openid, request_id) unique index.
+-- MySQL has no partial indexes; its schema stays as it is.

@@ -125,6 +125,8 @@ type perfFigures struct {
 	lat           []time.Duration // every call's
 	starts        []time.Duration
 	rssKB, hwmKB  int
+	anonKB        int // of rssKB, anonymous memory (heap, SQLite's cache…)
+	fileKB        int // of rssKB, the binary's own pages and other files
 	binary, zip   int64
 	notifyCPU     []time.Duration
 	notifyLat     []time.Duration
@@ -230,11 +232,11 @@ func perf(args []string) error {
 		if b.f.hwmKB, err = vmHWM(b.d.fn.PID()); err != nil {
 			return err
 		}
-		if os.Getenv("PERF_SMAPS") != "" {
-			x, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", b.d.fn.PID()))
-			fmt.Fprintf(os.Stderr, "%s\n", x)
-			y, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", b.d.fn.PID()))
-			os.WriteFile(fmt.Sprintf("/tmp/var/smaps.%d", b.d.fn.PID()), y, 0o644)
+		if b.f.anonKB, err = procStatus(b.d.fn.PID(), "RssAnon"); err != nil {
+			return err
+		}
+		if b.f.fileKB, err = procStatus(b.d.fn.PID(), "RssFile"); err != nil {
+			return err
 		}
 	}
 	if info, err := os.Stat(filepath.Join(rig.m.dir, "wxpay.db-wal")); err == nil {
@@ -262,6 +264,8 @@ func printPerf(prod, flo *perfFigures) {
 	line(fmt.Sprintf("cold start, exec → Ping (median of %d)", len(prod.starts)), ms(sp), ms(sf), ratio(sp, sf))
 	line(fmt.Sprintf("VmRSS after %d calls", prod.calls), mib(prod.rssKB), mib(flo.rssKB), float64(prod.rssKB)/float64(flo.rssKB))
 	line("VmHWM (peak) after them", mib(prod.hwmKB), mib(flo.hwmKB), float64(prod.hwmKB)/float64(flo.hwmKB))
+	line("  of VmRSS, anonymous (RssAnon)", mib(prod.anonKB), mib(flo.anonKB), float64(prod.anonKB)/float64(flo.anonKB))
+	line("  of VmRSS, files: the binary (RssFile)", mib(prod.fileKB), mib(flo.fileKB), float64(prod.fileKB)/float64(flo.fileKB))
 	line("binary", mb(prod.binary), mb(flo.binary), float64(prod.binary)/float64(flo.binary))
 	line("zip", mb(prod.zip), mb(flo.zip), float64(prod.zip)/float64(flo.zip))
 	cpuN := median(prod.notifyCPU)

@@ -142,7 +142,11 @@ func TestSQLiteTransactionStopsAtItsDeadline(t *testing.T) {
 			return err
 		}
 		cancel()
+		// The statement itself refuses, not only the commit after it.
 		_, err := s.txExec(ctx, tx, insertNotification, trade.PaymentNotification, "DL000001", "", "{}", now)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("a statement after the deadline: %v", err)
+		}
 		return err
 	})
 	if !errors.Is(err, context.Canceled) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -359,6 +360,28 @@ func TestAddEventAndDelivery(t *testing.T) {
 			t.Fatal("an unknown delivery state stored")
 		}
 	})
+}
+
+// An id that carries its seq has one spelling: the seq in capitals names
+// no event.
+func TestEventIDsHaveOneSpelling(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db"))
+	var id string
+	for range 11 { // the 11th has seq b
+		var err error
+		if id, err = addEvent(s, trade.Event{Type: trade.EventBillReconciled, Data: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.HasSuffix(id, "000000000000000b") {
+		t.Fatalf("id %s", id)
+	}
+	if _, err := s.Event(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Event(ctx, strings.TrimSuffix(id, "b")+"B"); !errors.Is(err, trade.ErrNotFound) {
+		t.Fatal(err)
+	}
 }
 
 func ids(events []trade.Event) []string {

@@ -235,7 +235,10 @@ func TestMigrateFromVersion3(t *testing.T) {
 			execAll(t, db, `INSERT INTO refunds (out_refund_no, out_trade_no, refund_fee, reason, state, refund_id, created_at, updated_at, accepted, next_query_at)
 				VALUES ('V3-r1', 'V3-refunded', 100, '退货', 'SUCCESS', '5000', 5, 6, 1, 7)`,
 				`INSERT INTO events (id, type, out_trade_no, data, created_at, state, last_error)
-				VALUES ('evt_v3', 'order.paid', 'V3-paid', '{}', 8, 'pending', '')`)
+				VALUES ('evt_v3', 'order.paid', 'V3-paid', '{}', 8, 'pending', '')`,
+				// An id as NewEventID made them: it ends in 16 hex digits too.
+				`INSERT INTO events (id, type, out_trade_no, data, created_at, state, last_error)
+				VALUES ('`+legacyEventID+`', 'refund.succeeded', 'V3-refunded', '{}', 9, 'delivered', '')`)
 			db.Close()
 
 			s := mustOpen(t, dsn)
@@ -258,6 +261,15 @@ func TestMigrateFromVersion3(t *testing.T) {
 			}
 			if e, err := s.Event(ctx, "evt_v3"); err != nil || e.OutTradeNo != "V3-paid" {
 				t.Errorf("%+v %v", e, err)
+			}
+			if e, err := s.Event(ctx, legacyEventID); err != nil || e.OutTradeNo != "V3-refunded" {
+				t.Errorf("%+v %v", e, err)
+			}
+			if err := s.SetDelivery(ctx, legacyEventID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 2}); err != nil {
+				t.Error(err)
+			}
+			if events, err := s.Events(ctx, "evt_v3", 10); err != nil || len(events) != 1 || events[0].ID != legacyEventID || events[0].Delivery.Attempts != 2 {
+				t.Errorf("after evt_v3: %+v %v", events, err)
 			}
 			// An event recorded before 0007 is still pending, claimable and
 			// found by its id.
@@ -390,6 +402,9 @@ func TestStatements(t *testing.T) {
 		}
 	}
 }
+
+// legacyEventID is an id as NewEventID made it before 0007.
+const legacyEventID = "evt_018f2a3b4c5da1b2c3d4e5f6a7b8c9d0e1f2"
 
 // allVersions are the migrations this build has.
 var allVersions = []int{1, 2, 3, 4, 5, 6, 7, 8}

@@ -37,6 +37,9 @@ type dialect struct {
 	// operations; it runs without the driver's watch of its context (a
 	// goroutine per statement on SQLite), the context checked before it.
 	quickTxStatements bool
+	// dueEvents is the sweep's query of due events (see
+	// selectDueEventsByPending).
+	dueEvents string
 	// seqInEventID: an event's id is made unique by its seq, not by an
 	// index (see 0007_event_writes.sql).
 	seqInEventID bool
@@ -49,6 +52,7 @@ var sqliteDialect = dialect{
 	name:              "sqlite",
 	duplicate:         sqliteDuplicate,
 	versionTable:      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+	dueEvents:         selectDueEventsByPending,
 	seqInEventID:      true,
 	quickTxStatements: true,
 }
@@ -64,6 +68,7 @@ var mysqlDialect = dialect{
 	unlock:          `DO RELEASE_LOCK('wxpay_migrate')`,
 	partialHint:     " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
 	eventsLock:      `SELECT id FROM events_lock WHERE id = 1 FOR UPDATE`,
+	dueEvents:       selectDueEventsByIndexes,
 	commitStatement: true,
 }
 

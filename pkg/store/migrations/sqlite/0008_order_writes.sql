@@ -6,7 +6,7 @@
 -- update). A lookup by request_id names one, which implies IS NOT NULL,
 -- so it still uses the index.
 CREATE TABLE orders_new (
-	out_trade_no   TEXT PRIMARY KEY NOT NULL,
+	out_trade_no   TEXT PRIMARY KEY,
 	openid         TEXT NOT NULL,
 	request_id     TEXT,
 	total_fee      INTEGER NOT NULL,

@@ -1,3 +1,12 @@
 -- SQLite's 0008 rebuilds its orders table so that an order without a
--- request_id writes no entry in the (openid, request_id) unique index.
--- MySQL has no partial indexes; its schema stays as it is.
+-- request_id writes no entry in the (openid, request_id) unique index;
+-- MySQL has no partial indexes, and keeps that index as it is.
+--
+-- An order never asked about is due a minute after it was made (the
+-- sweep's usual min_age), no longer at once: the sweep's range of
+-- orders_due then ends before the unpaid orders younger than that, which
+-- it walked through on every run (store.DueOrders).
+ALTER TABLE orders MODIFY COLUMN due_at BIGINT GENERATED ALWAYS AS (CASE
+	WHEN state NOT IN ('NOTPAY', 'USERPAYING') THEN NULL
+	WHEN next_query_at = 0 THEN created_at + 60000000
+	ELSE next_query_at END) VIRTUAL;

@@ -5,6 +5,11 @@
 -- cost 16% less CPU (33 → 27.5 µs for the insert and the prepay_id's
 -- update). A lookup by request_id names one, which implies IS NOT NULL,
 -- so it still uses the index.
+--
+-- And an order never asked about is due a minute after it was made (the
+-- sweep's usual min_age), no longer at once: the sweep's range of
+-- orders_due then ends before the unpaid orders younger than that, which
+-- it walked through on every run (store.DueOrders).
 CREATE TABLE orders_new (
 	out_trade_no   TEXT PRIMARY KEY,
 	openid         TEXT NOT NULL,
@@ -23,7 +28,7 @@ CREATE TABLE orders_new (
 	next_query_at  INTEGER NOT NULL DEFAULT 0,
 	due_at         INTEGER GENERATED ALWAYS AS (CASE
 		WHEN state NOT IN ('NOTPAY', 'USERPAYING') THEN NULL
-		WHEN next_query_at = 0 THEN created_at
+		WHEN next_query_at = 0 THEN created_at + 60000000
 		ELSE next_query_at END) VIRTUAL,
 	fixed_on       TEXT NOT NULL DEFAULT '',
 	item           TEXT NOT NULL DEFAULT '',

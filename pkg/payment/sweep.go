@@ -23,7 +23,7 @@ type SweepSummary struct {
 const (
 	// DefaultSweepMinAge leaves orders younger than this to the payment
 	// flow itself.
-	DefaultSweepMinAge = time.Minute
+	DefaultSweepMinAge = trade.FirstQueryAfter
 	sweepBatch         = 50
 	// sweepItemReserve is the least time left in which the sweep starts
 	// another item (a WeChat Pay call and a write), so it ends before the

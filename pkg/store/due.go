@@ -10,39 +10,36 @@ import (
 
 // The sweep's work is found by due_at, which the database derives from the
 // state and the times and sets to NULL once a row is final (see
-// 0003_events.sql): a range scan of orders_due or refunds_due reads only
-// rows that are due, in the order they fell due, and never a final one.
+// 0003_events.sql and 0008_order_writes.sql): a range scan of orders_due
+// or refunds_due, in the order rows fell due, never meets a final one.
 const (
-	// An order never asked about is due firstQueryAfter after it was made
-	// (0008_order_writes.sql), the sweep's usual min_age; an order asked
-	// about, at its next query. With min_age below that, the range reaches
-	// ahead to the youngest orders it takes and the condition leaves out
-	// the asked-about orders not yet due; above it, the condition leaves
-	// out the orders too young.
+	// An order never asked about falls due trade.FirstQueryAfter after it
+	// was made (0008_order_writes.sql: the SQL's 60000000), one asked
+	// about at its next query. With the sweep's usual min_age the range
+	// holds only the orders it returns; with a smaller one it reaches
+	// ahead to the youngest orders it takes, and the condition leaves out
+	// the asked-about orders not yet due (an operator's sweep reads those
+	// too); with a larger one, the condition leaves out the orders too
+	// young.
 	selectDueOrders = `SELECT ` + orderColumns + ` FROM orders WHERE due_at <= ? AND created_at <= ?
 		AND (next_query_at = 0 OR due_at <= ?) ORDER BY due_at LIMIT ?`
 	selectDueRefunds = `SELECT ` + refundColumns + ` FROM refunds WHERE due_at <= ? AND created_at <= ? ORDER BY due_at LIMIT ?`
 )
 
-// firstQueryAfter is how long after it was made an order never asked about
-// becomes due, as orders' due_at derives it; it must equal the SQL's.
-const firstQueryAfter = time.Minute
-
-// DueOrders reads a range of orders_due that, with the sweep's usual
-// min_age, holds only the orders it returns: the unpaid orders younger
-// than min_age, made since, are past its end instead of walked through on
-// every sweep.
+// DueOrders reads a range of orders_due that ends before the unpaid orders
+// younger than the sweep's usual min_age, instead of walking through them
+// on every sweep.
 func (s *sqlStore) DueOrders(ctx context.Context, now, createdBefore time.Time, limit int) ([]trade.Order, error) {
-	upTo := max(micros(now), micros(createdBefore.Add(firstQueryAfter)))
+	upTo := max(micros(now), micros(createdBefore.Add(trade.FirstQueryAfter)))
 	return queryAll(ctx, s, "due orders", scanOrder, selectDueOrders, upTo, micros(createdBefore), micros(now), limit)
-}
-
-func (s *sqlStore) SetOrderNextQuery(ctx context.Context, outTradeNo string, next time.Time) error {
-	return s.setNextQuery(ctx, `UPDATE orders SET next_query_at = ?, updated_at = ? WHERE out_trade_no = ?`, outTradeNo, next)
 }
 
 func (s *sqlStore) DueRefunds(ctx context.Context, now, createdBefore time.Time, limit int) ([]trade.Refund, error) {
 	return queryAll(ctx, s, "due refunds", scanRefund, selectDueRefunds, micros(now), micros(createdBefore), limit)
+}
+
+func (s *sqlStore) SetOrderNextQuery(ctx context.Context, outTradeNo string, next time.Time) error {
+	return s.setNextQuery(ctx, `UPDATE orders SET next_query_at = ?, updated_at = ? WHERE out_trade_no = ?`, outTradeNo, next)
 }
 
 func (s *sqlStore) SetRefundNextQuery(ctx context.Context, outRefundNo string, next time.Time) error {

@@ -77,6 +77,7 @@ func TestDueOrders(t *testing.T) {
 		{"DUE-new", 3 * time.Minute, 0, 2 * time.Hour, ""},                              // never queried: due a minute after it was made
 		{"DUE-young", 10 * time.Second, 0, 2 * time.Hour, ""},                           // younger than min_age
 		{"DUE-later", 10 * time.Minute, 5 * time.Minute, time.Hour, ""},                 // not yet
+		{"DUE-soon", 10 * time.Minute, 30 * time.Second, time.Hour, ""},                 // not yet, inside a min_age 0 range
 		{"DUE-expired", 3 * time.Hour, -30 * time.Minute, -time.Hour, ""},               // expired, and due
 		{"DUE-queried", 30 * time.Minute, -time.Minute, time.Hour, ""},                  // by its next query
 		{"DUE-paying", 30 * time.Minute, -5 * time.Minute, time.Hour, trade.UserPaying}, // still open
@@ -115,8 +116,8 @@ func TestDueOrders(t *testing.T) {
 		// The database derives when an order falls due.
 		var due int64
 		if err := s.(*sqlStore).db.QueryRow(`SELECT due_at FROM orders WHERE out_trade_no = 'DUE-new'`).Scan(&due); err != nil ||
-			due != micros(now.Add(-3*time.Minute).Add(firstQueryAfter)) {
-			t.Errorf("due_at %d, want %d: %v", due, micros(now.Add(-3*time.Minute).Add(firstQueryAfter)), err)
+			due != micros(now.Add(-3*time.Minute).Add(trade.FirstQueryAfter)) {
+			t.Errorf("due_at %d, want %d: %v", due, micros(now.Add(-3*time.Minute).Add(trade.FirstQueryAfter)), err)
 		}
 		for _, tt := range tests {
 			got, err := s.DueOrders(ctx, now, tt.createdBefore, tt.limit)

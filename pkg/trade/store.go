@@ -74,9 +74,10 @@ type Store interface {
 	Refunds(ctx context.Context, outTradeNo string) ([]Refund, error)
 
 	// DueOrders returns up to limit NOTPAY or USERPAYING orders created at
-	// or before createdBefore whose NextQueryAt or ExpiresAt has come (at or
-	// before now), the longest due first. It uses an index, never a scan of
-	// final orders.
+	// or before createdBefore that were never asked about or whose
+	// NextQueryAt has come (at or before now), the longest due first (one
+	// never asked about falls due FirstQueryAfter after it was made). It
+	// uses an index, never a scan of final orders.
 	DueOrders(ctx context.Context, now, createdBefore time.Time, limit int) ([]Order, error)
 	// SetOrderNextQuery records when the order may next be queried.
 	SetOrderNextQuery(ctx context.Context, outTradeNo string, next time.Time) error

@@ -79,7 +79,9 @@ type Order struct {
 	// ExpiresAt is when WeChat Pay stops taking its payment (time_expire);
 	// zero for an order adopted from a notification.
 	ExpiresAt time.Time
-	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
+	// NextQueryAt is when the sweep may next ask WeChat Pay for its state;
+	// zero until it is first asked, which is due FirstQueryAfter after the
+	// order was made.
 	NextQueryAt time.Time
 	// FixedOn is the day whose reconciliation recorded its payment, "" if none.
 	FixedOn string
@@ -88,6 +90,13 @@ type Order struct {
 	Item     string
 	Quantity int
 }
+
+// FirstQueryAfter is how long after it was made an order never asked about
+// falls due for the sweep: the sweep's usual min_age, the time a payment
+// has to be notified before the sweep asks. A store derives when an order
+// falls due from it, so that the orders younger than that lie outside
+// what the sweep reads.
+const FirstQueryAfter = time.Minute
 
 // Expired reports whether the order can no longer be paid at now.
 func (o Order) Expired(now time.Time) bool { return !o.ExpiresAt.IsZero() && !now.Before(o.ExpiresAt) }
@@ -136,7 +145,9 @@ type Refund struct {
 	// a retry sends it again with the same out_refund_no.
 	Accepted  bool
 	CreatedAt time.Time
-	// NextQueryAt is when the sweep may next ask WeChat Pay for its state.
+	// NextQueryAt is when the sweep may next ask WeChat Pay for its state;
+	// zero until it is first asked, which is due FirstQueryAfter after the
+	// order was made.
 	NextQueryAt time.Time
 	// FixedOn is the day whose reconciliation recorded its success, "" if none.
 	FixedOn string

@@ -157,15 +157,6 @@ func (b *binaryFixture) start(t *testing.T, bin string) {
 	t.Cleanup(func() { fn.Close() })
 }
 
-// restart stops the binary and starts a new instance on the same
-// environment, as SCF does with a new instance.
-func (b *binaryFixture) restart(t *testing.T) {
-	t.Helper()
-	b.fn.Close()
-	b.fn.Wait()
-	b.start(t, builtBinary(t))
-}
-
 // httpAnswer invokes the binary with an HTTP event and unpacks the answer.
 func (b *binaryFixture) httpAnswer(t *testing.T, event string, timeout time.Duration) answer {
 	t.Helper()

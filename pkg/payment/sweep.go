@@ -238,7 +238,7 @@ func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (changed bool
 		}
 	}()
 	st, err := s.WeChat.QueryRefund(ctx, r.OutRefundNo)
-	to := r.State
+	var to trade.RefundState
 	switch {
 	case errors.Is(err, ErrRefundNotExist) && r.State == trade.RefundProcessing && now.Sub(r.CreatedAt) >= refundUnknownAfter:
 		to = trade.RefundFailed

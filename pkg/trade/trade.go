@@ -146,8 +146,7 @@ type Refund struct {
 	Accepted  bool
 	CreatedAt time.Time
 	// NextQueryAt is when the sweep may next ask WeChat Pay for its state;
-	// zero until it is first asked, which is due FirstQueryAfter after the
-	// order was made.
+	// zero until it is first asked, which is due at once.
 	NextQueryAt time.Time
 	// FixedOn is the day whose reconciliation recorded its success, "" if none.
 	FixedOn string

@@ -138,7 +138,7 @@ func TestSQLiteTransactionStopsAtItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	err := s.inTx(ctx, "test", func(tx *sql.Tx) error {
 		now := micros(time.Now())
-		if _, err := s.txExec(ctx, tx, updateState, trade.Success, "42", "42", now, now, now, "DL000001", trade.NotPay); err != nil {
+		if _, err := s.txExec(ctx, tx, updateState, trade.Success, "42", "42", now, now, now, 0, "DL000001", trade.NotPay); err != nil {
 			return err
 		}
 		cancel()

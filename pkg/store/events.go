@@ -14,8 +14,8 @@ import (
 
 const eventColumns = `seq, id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at`
 
-const insertEvent = `INSERT INTO events (id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertEvent = `INSERT INTO events (id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at,
+	delivered_at, prev_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // seqDigits is how many hex digits of its seq end the id of an event
 // recorded with id_has_seq (SQLite's, from 0007_event_writes.sql).
@@ -64,22 +64,53 @@ func scanEvent(row scanner) (trade.Event, error) {
 }
 
 // insertEvent records e in tx, the transaction of the change it tells of,
-// and returns its id as recorded.
-func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event) (string, error) {
+// after prev, the seq of its order's event before it (0 for none), and
+// returns its seq and its id as recorded.
+func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, prev int64) (int64, string, error) {
 	if err := s.lockEvents(ctx, tx); err != nil {
-		return "", err
+		return 0, "", err
 	}
 	d := e.Delivery
 	res, err := s.txExec(ctx, tx, insertEvent, e.ID, s.seqInEventID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
-		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt))
+		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt), prev)
 	var seq int64
-	if err == nil && s.seqInEventID {
+	if err == nil {
 		seq, err = res.LastInsertId()
 	}
 	if err != nil {
-		return "", fmt.Errorf("store: recording event: %w", err)
+		return 0, "", fmt.Errorf("store: recording event: %w", err)
 	}
-	return eventID(e.ID, s.seqInEventID, seq), nil
+	return seq, eventID(e.ID, s.seqInEventID, seq), nil
+}
+
+// selectLastEvent and updateLastEvent read and move an order's latest
+// event, for a change that records an event of an order whose row it has
+// not otherwise read or written.
+const (
+	selectLastEvent = `SELECT last_event_seq FROM orders WHERE out_trade_no = ?`
+	updateLastEvent = `UPDATE orders SET last_event_seq = ? WHERE out_trade_no = ?`
+)
+
+// recordEvent records e in tx and returns its id as recorded; an event of
+// an order becomes the order's latest, the order's row locked before the
+// events lock, as a change of the order itself takes them.
+func (s *sqlStore) recordEvent(ctx context.Context, tx *sql.Tx, e trade.Event) (string, error) {
+	if e.OutTradeNo == "" {
+		_, id, err := s.insertEvent(ctx, tx, e, 0)
+		return id, err
+	}
+	var last int64
+	if err := s.txQueryRow(ctx, tx, selectLastEvent+s.forUpdate, e.OutTradeNo).Scan(&last); err != nil {
+		return "", fmt.Errorf("store: reading the order of an event: %w", err)
+	}
+	seq, id, err := s.insertEvent(ctx, tx, e, last)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.txExec(ctx, tx, updateLastEvent, seq, e.OutTradeNo); err != nil {
+		return "", fmt.Errorf("store: recording the order's latest event: %w", err)
+	}
+	return id, nil
 }
 
 // lockEvents takes, where the dialect has one, the lock held until tx ends
@@ -139,9 +170,9 @@ func (s *sqlStore) Event(ctx context.Context, id string) (trade.Event, error) {
 	return e, err
 }
 
-// pendingState is the delivery state of the events in events_pending, as
-// a literal: SQLite uses a partial index only for a query that names its
-// condition.
+// pendingState is the delivery state of the events in events_queued
+// (SQLite) and events_order (MySQL), as a literal: SQLite uses a partial
+// index only for a query that names its condition.
 const pendingState = `'` + string(trade.DeliveryPending) + `'`
 
 // The sweep's due events: the pending events whose attempt is due and
@@ -149,16 +180,19 @@ const pendingState = `'` + string(trade.DeliveryPending) + `'`
 // event (which holds them back even when it is not due itself), in the
 // order of seq. Each dialect reads them its own way, with the same result.
 const (
-	// selectDueEventsByPending is SQLite's: each order's earliest pending
-	// event, and every event of no order, are the candidates, a pass over
-	// events_pending, which holds only pending events (none once all are
-	// delivered); each candidate is then read by its seq. While a receiver
-	// is down that is every order with an undelivered event: 30,000 of
-	// them cost a sweep about 15 ms (a range of events_due cost 0.1 ms),
-	// the price of a notification writing one index entry, not three.
-	selectDueEventsByPending = `SELECT ` + eventColumns + ` FROM events
-	WHERE seq IN (SELECT MIN(seq) FROM events WHERE state = ` + pendingState + ` AND out_trade_no <> '' GROUP BY out_trade_no
-		UNION ALL SELECT seq FROM events WHERE state = ` + pendingState + ` AND out_trade_no = '')
+	// selectDueEventsByQueue is SQLite's, once queueEvents has queued
+	// every pending event: each order's earliest queued event, and every
+	// queued event of no order, are the candidates, a pass over
+	// events_queued, which holds only pending events (none once all are
+	// delivered); each candidate is then read by its seq. An order's
+	// earliest queued event is its earliest pending one: an event of seq
+	// beyond the queue's mark is queued only once delivery failed, when
+	// it was its order's earliest pending event, and no event becomes
+	// pending again. While a receiver is down that is every order with an
+	// undelivered event: 30,000 of them cost a sweep about 15 ms.
+	selectDueEventsByQueue = `SELECT ` + eventColumns + ` FROM events
+	WHERE seq IN (SELECT MIN(seq) FROM events WHERE ` + queuedEvent + ` AND out_trade_no <> '' GROUP BY out_trade_no
+		UNION ALL SELECT seq FROM events WHERE ` + queuedEvent + ` AND out_trade_no = '')
 	AND next_attempt_at <= ? AND lease_until <= ?
 	ORDER BY seq LIMIT ?`
 	// selectDueEventsByIndexes is MySQL's, which cannot turn the IN of a
@@ -172,14 +206,68 @@ const (
 	ORDER BY e.seq LIMIT ?`
 )
 
-// selectDueEventOfOrder finds an order's earliest pending event, by
-// events_pending (MySQL: events_order), if it is due and its lease has run
+// An order's earliest pending event, if it is due and its lease has run
 // out. Its later pending events wait for it, so it is all there is to
-// claim of the order; reading only that one entry keeps the first attempt
-// after a change from reading every due event of every order.
-const selectDueEventOfOrder = `SELECT ` + eventColumns + ` FROM events
+// claim of the order; reading only that one keeps the first attempt after
+// a change from reading every due event of every order.
+const (
+	// selectDueEventOfOrderByChain is SQLite's: a walk of the order's
+	// chain of events, from its latest by prev_seq, each a read by seq.
+	selectDueEventOfOrderByChain = `SELECT ` + eventColumns + ` FROM events
+	WHERE seq = (WITH RECURSIVE chain (seq, prev_seq, state) AS (
+			SELECT seq, prev_seq, state FROM events WHERE seq = (SELECT last_event_seq FROM orders WHERE out_trade_no = ?)
+			UNION ALL SELECT e.seq, e.prev_seq, e.state FROM events e, chain c WHERE e.seq = c.prev_seq)
+		SELECT MIN(seq) FROM chain WHERE state = ` + pendingState + `)
+	AND next_attempt_at <= ? AND lease_until <= ?`
+	// selectDueEventOfOrderByIndex is MySQL's: a search of events_order.
+	selectDueEventOfOrderByIndex = `SELECT ` + eventColumns + ` FROM events
 	WHERE seq = (SELECT seq FROM events WHERE out_trade_no = ? AND state = ` + pendingState + ` ORDER BY seq LIMIT 1)
 	AND next_attempt_at <= ? AND lease_until <= ?`
+)
+
+// queuedEvent is the condition of events_queued.
+const queuedEvent = `state = ` + pendingState + ` AND queued = 1`
+
+// The queue of pending events on SQLite (0009_event_queue.sql).
+const (
+	selectQueueMark = `SELECT (SELECT through_seq FROM event_queue), (SELECT COALESCE(MAX(seq), 0) FROM events)`
+	queuePending    = `UPDATE events SET queued = 1 WHERE seq > ? AND seq <= ? AND state = ` + pendingState + ` AND queued = 0`
+	moveQueueMark   = `UPDATE event_queue SET through_seq = ? WHERE through_seq < ?`
+)
+
+// queueBatch bounds the events one transaction of queueEvents passes.
+const queueBatch = 10000
+
+// queueEvents moves the queue's mark to the newest event, queueing the
+// pending events it passes, a batch a transaction, each committed with
+// the mark's move: every pending event up to the mark is in
+// events_queued. Events recorded since are in their first attempt, or
+// were recorded with no target configured; the sweep delivers them once
+// they are queued.
+func (s *sqlStore) queueEvents(ctx context.Context) error {
+	for {
+		var through, newest int64
+		if err := s.queryRow(ctx, selectQueueMark).Scan(&through, &newest); err != nil {
+			return fmt.Errorf("store: reading the event queue: %w", err)
+		}
+		if through >= newest {
+			return nil
+		}
+		upTo := min(newest, through+queueBatch)
+		err := s.inTx(ctx, "queueing events", func(tx *sql.Tx) error {
+			if _, err := s.txExec(ctx, tx, queuePending, through, upTo); err != nil {
+				return fmt.Errorf("store: queueing events: %w", err)
+			}
+			if _, err := s.txExec(ctx, tx, moveQueueMark, upTo, upTo); err != nil {
+				return fmt.Errorf("store: moving the event queue: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
 
 // claimEvent leases a due event unless another claim took it first.
 const claimEvent = `UPDATE events SET lease_until = ?
@@ -193,7 +281,11 @@ func (s *sqlStore) ClaimEvents(ctx context.Context, now time.Time, lease time.Du
 	at := micros(now)
 	query, args := s.dueEvents, []any{at, at, limit}
 	if outTradeNo != "" {
-		query, args = selectDueEventOfOrder, []any{outTradeNo, at, at}
+		query, args = s.dueEventOfOrder, []any{outTradeNo, at, at}
+	} else if s.eventQueue {
+		if err := s.queueEvents(ctx); err != nil {
+			return nil, err
+		}
 	}
 	due, err := queryAll(ctx, s, "due events", scanEvent, query, args...)
 	if err != nil {

@@ -543,7 +543,7 @@ func TestMySQLEventsCommitInTheOrderOfSeq(t *testing.T) {
 	if err := tx.QueryRow(mysqlDialect.eventsLock).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(insertEvent, "evt_first", false, trade.EventBillReconciled, "", "{}", 1, trade.DeliveryPending, 0, "", 1, 0); err != nil {
+	if _, err := tx.Exec(insertEvent, "evt_first", false, trade.EventBillReconciled, "", "{}", 1, trade.DeliveryPending, 0, "", 1, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	pay := func(ctx context.Context) error {
@@ -574,4 +574,119 @@ func addEvent(s trade.Store, e trade.Event) (string, error) {
 	rep := trade.Report{Date: day, Status: trade.ReconcileMatched, Discrepancies: []trade.Discrepancy{}}
 	_, err := s.SaveReconciliation(ctx, trade.Reconciliation{Report: rep}, &e)
 	return e.ID, err
+}
+
+// An order's events are first delivered in the order they happened however
+// its changes interleave: refunds of one order finishing at once each
+// record their event after the one before (on SQLite, in the order's
+// chain), and claims of the order yield them one at a time, oldest first.
+func TestOrderEventsInOrderUnderConcurrentRefunds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		const no = "OQ000001"
+		mustCreate(t, s, newOrder(no, "o1", "", 180))
+		mustPay(t, s, no)
+		for i := range 10 {
+			mustReserve(t, s, no, fmt.Sprintf("%s-%d", no, i), 10)
+		}
+		states := []trade.RefundState{trade.RefundSuccess, trade.RefundClosed, trade.RefundAbnormal}
+		if n := concurrently(t, func(i int) (bool, error) {
+			_, changed, err := s.FinishRefund(ctx, fmt.Sprintf("%s-%d", no, i), states[i%3], "5000")
+			return changed, err
+		}); n != 10 {
+			t.Fatalf("%d refunds finished", n)
+		}
+		want := ids(eventsOf(t, s, no))
+		if len(want) != 11 {
+			t.Fatalf("%d events", len(want))
+		}
+		now := time.Now()
+		var got []string
+		for range 12 {
+			claimed, err := s.ClaimEvents(ctx, now, time.Minute, no, 10)
+			if err != nil || len(claimed) > 1 {
+				t.Fatalf("%q %v", ids(claimed), err)
+			}
+			if len(claimed) == 0 {
+				break
+			}
+			got = append(got, claimed[0].ID)
+			if err := s.SetDelivery(ctx, claimed[0].ID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("claimed %q\nwant %q", got, want)
+		}
+	})
+}
+
+// On SQLite recording an event writes no index entry: the sweep queues
+// the pending events recorded since its last run, by a range of the
+// table's key, before it reads the due ones; there are as many as one
+// transaction can queue and more. An event recorded after the sweep is
+// claimed by its order's first attempt without being queued, and its
+// failed delivery is queued by the next sweep.
+func TestSweepQueuesEventsRecordedSinceItsLastRun(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db")).(*sqlStore)
+	const bulk = 2*queueBatch + 500
+	if _, err := s.db.ExecContext(ctx, `WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO events (id, type, out_trade_no, data, created_at, state, last_error, next_attempt_at)
+		SELECT 'evt_bulk' || i, 'bill.reconciled', '', '{}', i, CASE WHEN i % 3 = 0 THEN 'delivered' ELSE 'pending' END, '', i FROM n`,
+		bulk); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, newOrder("SQ000001", "o1", "", 180))
+	mustPay(t, s, "SQ000001")
+	queue := func() (through, queued, unqueued int64) {
+		t.Helper()
+		err := s.db.QueryRowContext(ctx, `SELECT (SELECT through_seq FROM event_queue),
+			(SELECT COUNT(*) FROM events INDEXED BY events_queued WHERE state = 'pending' AND queued = 1),
+			(SELECT COUNT(*) FROM events WHERE state = 'pending' AND queued = 0)`).Scan(&through, &queued, &unqueued)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return through, queued, unqueued
+	}
+	pending := int64(bulk - bulk/3 + 1)
+	if through, queued, unqueued := queue(); through != 0 || queued != 0 || unqueued != pending {
+		t.Fatalf("before the sweep: through %d, %d queued, %d not", through, queued, unqueued)
+	}
+	now := time.Now()
+	claimed, err := s.ClaimEvents(ctx, now, time.Minute, "", 3)
+	if got := ids(claimed); err != nil || !slices.Equal(got, []string{"evt_bulk1", "evt_bulk2", "evt_bulk4"}) {
+		t.Fatalf("%q %v", got, err)
+	}
+	if through, queued, unqueued := queue(); through != bulk+1 || queued != pending || unqueued != 0 {
+		t.Fatalf("after the sweep: through %d, %d queued, %d not", through, queued, unqueued)
+	}
+	// Recorded after the sweep: its order's claim needs no queue.
+	mustCreate(t, s, newOrder("SQ000002", "o1", "", 180))
+	mustPay(t, s, "SQ000002")
+	recent, err := s.Events(ctx, fmt.Sprintf("evt_bulk%d", bulk), 10)
+	if err != nil || len(recent) != 2 || recent[1].OutTradeNo != "SQ000002" {
+		t.Fatalf("%+v %v", recent, err)
+	}
+	e, now := recent[1], time.Now()
+	if claimed, err := s.ClaimEvents(ctx, now, time.Minute, "SQ000002", 10); err != nil || !slices.Equal(ids(claimed), []string{e.ID}) {
+		t.Fatalf("%q %v", ids(claimed), err)
+	}
+	retry := now.Add(time.Minute)
+	if err := s.SetDelivery(ctx, e.ID, trade.Delivery{State: trade.DeliveryPending, Attempts: 1, LastError: "HTTP 500", NextAttemptAt: retry}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		claimed, err := s.ClaimEvents(ctx, retry, time.Minute, "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(claimed) == 0 {
+			t.Fatalf("%s never claimed", e.ID)
+		}
+		if slices.Contains(ids(claimed), e.ID) {
+			break
+		}
+	}
+	if through, _, unqueued := queue(); through != int64(e.Seq) || unqueued != 0 {
+		t.Fatalf("after the next sweep: through %d, %d not queued", through, unqueued)
+	}
 }

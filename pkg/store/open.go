@@ -37,9 +37,12 @@ type dialect struct {
 	// operations; it runs without the driver's watch of its context (a
 	// goroutine per statement on SQLite), the context checked before it.
 	quickTxStatements bool
-	// dueEvents is the sweep's query of due events (see
-	// selectDueEventsByPending).
-	dueEvents string
+	// dueEvents is the sweep's query of due events, dueEventOfOrder the
+	// query of an order's (see selectDueEventsByQueue).
+	dueEvents, dueEventOfOrder string
+	// eventQueue: the sweep queues pending events before reading due
+	// ones (see queueEvents).
+	eventQueue bool
 	// seqInEventID: an event's id is made unique by its seq, not by an
 	// index (see 0007_event_writes.sql).
 	seqInEventID bool
@@ -52,7 +55,9 @@ var sqliteDialect = dialect{
 	name:              "sqlite",
 	duplicate:         sqliteDuplicate,
 	versionTable:      `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
-	dueEvents:         selectDueEventsByPending,
+	dueEvents:         selectDueEventsByQueue,
+	dueEventOfOrder:   selectDueEventOfOrderByChain,
+	eventQueue:        true,
 	seqInEventID:      true,
 	quickTxStatements: true,
 }
@@ -69,6 +74,7 @@ var mysqlDialect = dialect{
 	partialHint:     " (MySQL commits DDL at once: the migration may be half-applied; compare the schema with it before starting again)",
 	eventsLock:      `SELECT id FROM events_lock WHERE id = 1 FOR UPDATE`,
 	dueEvents:       selectDueEventsByIndexes,
+	dueEventOfOrder: selectDueEventOfOrderByIndex,
 	commitStatement: true,
 }
 

@@ -194,7 +194,7 @@ func (s *sqlStore) SaveReconciliation(ctx context.Context, r trade.Reconciliatio
 		if !changed || event == nil {
 			return nil
 		}
-		e.ID, err = s.insertEvent(ctx, tx, e)
+		e.ID, err = s.recordEvent(ctx, tx, e)
 		return err
 	})
 	if err != nil {

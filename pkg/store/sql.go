@@ -65,13 +65,16 @@ func (r errRow) Scan(...any) error { return r.err }
 // statement must not need a second connection (SQLite has only one).
 func (s *sqlStore) txQueries() []string {
 	qs := []string{
-		insertNotification, updateState, selectOrder + s.forUpdate,
+		insertNotification, updateState, selectOrder + s.forUpdate, selectLockedOrder + s.forUpdate, selectLastEvent + s.forUpdate, updateLastEvent,
 		insertRefund, reserveRefund,
 		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
 		insertEvent, selectReconciliation + s.forUpdate, insertReconciliation, updateReconciliation,
 	}
 	if s.eventsLock != "" {
 		qs = append(qs, s.eventsLock)
+	}
+	if s.eventQueue {
+		qs = append(qs, queuePending, moveQueueMark)
 	}
 	return qs
 }
@@ -207,14 +210,22 @@ type scanner interface{ Scan(...any) error }
 
 func scanOrder(row scanner) (trade.Order, error) {
 	var o trade.Order
+	err := scanOrderInto(row, &o)
+	return o, err
+}
+
+// scanOrderInto reads orderColumns into o, then the row's further columns
+// into more.
+func scanOrderInto(row scanner, o *trade.Order, more ...any) error {
 	var created, paid, expires, next int64
-	err := row.Scan(&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
-		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next, &o.FixedOn, &o.Item, &o.Quantity)
+	err := row.Scan(append([]any{&o.OutTradeNo, &o.OpenID, &o.RequestID, &o.TotalFee, &o.Description, &o.Attach,
+		&o.PrepayID, &o.State, &o.TransactionID, &o.RefundedFee, &created, &paid, &expires, &next, &o.FixedOn, &o.Item, &o.Quantity}, more...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return trade.Order{}, trade.ErrNotFound
+		*o = trade.Order{}
+		return trade.ErrNotFound
 	}
 	o.CreatedAt, o.PaidAt, o.ExpiresAt, o.NextQueryAt = fromMicros(created), fromMicros(paid), fromMicros(expires), fromMicros(next)
-	return o, err
+	return err
 }
 
 // queryAll runs query, prepared once, and reads every row with scan; what
@@ -327,44 +338,59 @@ func (s *sqlStore) Transition(ctx context.Context, outTradeNo string, to trade.S
 	return from, changed, nil
 }
 
+// lockedOrder is an order read in the transaction that may change it,
+// with the seq of its latest event (0 for none), which its next event
+// names as the one before it.
+type lockedOrder struct {
+	trade.Order
+	lastEventSeq int64
+}
+
+// selectLockedOrder reads an order and its latest event's seq.
+const selectLockedOrder = `SELECT ` + orderColumns + `, last_event_seq FROM orders WHERE out_trade_no = ?`
+
 // lockOrder reads the order in tx and holds its row until tx ends (on
 // SQLite the transaction holds the whole file).
-func (s *sqlStore) lockOrder(ctx context.Context, tx *sql.Tx, outTradeNo string) (trade.Order, error) {
-	o, err := scanOrder(s.txQueryRow(ctx, tx, selectOrder+s.forUpdate, outTradeNo))
+func (s *sqlStore) lockOrder(ctx context.Context, tx *sql.Tx, outTradeNo string) (lockedOrder, error) {
+	var o lockedOrder
+	err := scanOrderInto(s.txQueryRow(ctx, tx, selectLockedOrder+s.forUpdate, outTradeNo), &o.Order, &o.lastEventSeq)
 	if err != nil && !errors.Is(err, trade.ErrNotFound) {
-		return trade.Order{}, fmt.Errorf("store: reading order: %w", err)
+		return lockedOrder{}, fmt.Errorf("store: reading order: %w", err)
 	}
 	return o, err
 }
 
 // changeState moves o, locked in tx, to state to if its state allows, and
 // records the change's event from the order as stored; it reports whether
-// it changed the order. The update is also conditional on the state read,
-// so that the lock is not all that keeps a change to once.
-func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o trade.Order, to trade.State, transactionID string, paidAt time.Time) (bool, error) {
+// it changed the order. The event is recorded first, so that the update
+// also makes it the order's latest; the update is conditional on the
+// state read, so that the lock is not all that keeps a change to once,
+// and its matching nothing undoes the transaction.
+func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o lockedOrder, to trade.State, transactionID string, paidAt time.Time) (bool, error) {
 	if !o.State.CanBecome(to) {
 		return false, nil
 	}
 	now := s.now()
-	res, err := s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(now), o.OutTradeNo, o.State)
+	last := o.lastEventSeq
+	if typ := trade.OrderEventType(to); typ != "" {
+		// No refunds to read: only an unpaid order changes with an event
+		// (trade.OrderEventType and CanBecome), and ReserveRefund refuses
+		// an unpaid order under the lock this transaction holds.
+		e, err := trade.NewOrderEvent(typ, updated(o.Order, to, transactionID, paidAt), nil, now)
+		if err != nil {
+			return false, fmt.Errorf("store: building event: %w", err)
+		}
+		if last, _, err = s.insertEvent(ctx, tx, e, o.lastEventSeq); err != nil {
+			return false, err
+		}
+	}
+	res, err := s.txExec(ctx, tx, updateState, to, transactionID, transactionID, micros(paidAt), micros(paidAt), micros(now), last, o.OutTradeNo, o.State)
 	if n, err := rowsAffected(res, err); err != nil {
 		return false, fmt.Errorf("store: updating state: %w", err)
 	} else if n == 0 {
-		return false, nil
+		return false, fmt.Errorf("store: order %s changed under its lock", o.OutTradeNo)
 	}
-	typ := trade.OrderEventType(to)
-	if typ == "" {
-		return true, nil
-	}
-	// No refunds to read: only an unpaid order changes with an event
-	// (trade.OrderEventType and CanBecome), and ReserveRefund refuses an
-	// unpaid order under the lock this transaction holds.
-	e, err := trade.NewOrderEvent(typ, updated(o, to, transactionID, paidAt), nil, now)
-	if err != nil {
-		return false, fmt.Errorf("store: building event: %w", err)
-	}
-	_, err = s.insertEvent(ctx, tx, e)
-	return true, err
+	return true, nil
 }
 
 // updated is o, as locked, once updateState has changed it: the row as a
@@ -405,7 +431,7 @@ const insertNotification = `INSERT INTO notifications (kind, out_trade_no, out_r
 const updateState = `UPDATE orders SET state = ?,
 	transaction_id = CASE WHEN ? = '' THEN transaction_id ELSE ? END,
 	paid_at = CASE WHEN ? = 0 THEN paid_at ELSE ? END,
-	updated_at = ?
+	updated_at = ?, last_event_seq = ?
 	WHERE out_trade_no = ? AND state = ?`
 
 // ApplyNotification commits the record, the state change and its event
@@ -603,7 +629,7 @@ func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state t
 		if err != nil {
 			return fmt.Errorf("store: building event: %w", err)
 		}
-		_, err = s.insertEvent(ctx, tx, e)
+		_, err = s.recordEvent(ctx, tx, e)
 		return err
 	})
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 
 const eventColumns = `seq, id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at, delivered_at`
 
-const insertEvent = `INSERT INTO events (id, id_has_seq, type, out_trade_no, data, created_at, state, attempts, last_error, next_attempt_at,
-	delivered_at, prev_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// insertEvent records an event undelivered.
+const insertEvent = `INSERT INTO events (id, id_has_seq, type, out_trade_no, data, created_at, state, last_error, next_attempt_at, prev_seq)
+	VALUES (?, ?, ?, ?, ?, ?, ` + pendingState + `, '', ?, ?)`
 
 // seqDigits is how many hex digits of its seq end the id of an event
 // recorded with id_has_seq (SQLite's, from 0007_event_writes.sql).
@@ -65,14 +66,14 @@ func scanEvent(row scanner) (trade.Event, error) {
 
 // insertEvent records e in tx, the transaction of the change it tells of,
 // after prev, the seq of its order's event before it (0 for none), and
-// returns its seq and its id as recorded.
+// returns its seq and its id as recorded. It is recorded undelivered, due
+// at e.Delivery.NextAttemptAt; the rest of e.Delivery is not read.
 func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, prev int64) (int64, string, error) {
 	if err := s.lockEvents(ctx, tx); err != nil {
 		return 0, "", err
 	}
-	d := e.Delivery
 	res, err := s.txExec(ctx, tx, insertEvent, e.ID, s.seqInEventID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
-		d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt), prev)
+		micros(e.Delivery.NextAttemptAt), prev)
 	var seq int64
 	if err == nil {
 		seq, err = res.LastInsertId()
@@ -130,8 +131,9 @@ func lastError(s string) string {
 	return strings.ToValidUTF8(s[:min(len(s), maxLastError)], "")
 }
 
-// completeEvent fills in a missing id, time or delivery state of an event
-// given to the store, as trade's constructors would.
+// completeEvent fills in a missing id or time of an event given to the
+// store, as trade's constructors would, and makes it undelivered, due at
+// once, as the store records every event.
 func (s *sqlStore) completeEvent(e trade.Event) (trade.Event, error) {
 	if e.CreatedAt.IsZero() {
 		e.CreatedAt = s.now()
@@ -143,9 +145,7 @@ func (s *sqlStore) completeEvent(e trade.Event) (trade.Event, error) {
 		}
 		e.ID = id
 	}
-	if e.Delivery.State == "" {
-		e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}
-	}
+	e.Delivery = trade.Delivery{State: trade.DeliveryPending, NextAttemptAt: e.CreatedAt}
 	return e, nil
 }
 

@@ -543,7 +543,7 @@ func TestMySQLEventsCommitInTheOrderOfSeq(t *testing.T) {
 	if err := tx.QueryRow(mysqlDialect.eventsLock).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(insertEvent, "evt_first", false, trade.EventBillReconciled, "", "{}", 1, trade.DeliveryPending, 0, "", 1, 0, 0); err != nil {
+	if _, err := tx.Exec(insertEvent, "evt_first", false, trade.EventBillReconciled, "", "{}", 1, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	pay := func(ctx context.Context) error {

@@ -66,11 +66,11 @@ func scanEvent(row scanner) (trade.Event, error) {
 
 // insertEvent records e in tx, the transaction of the change it tells of,
 // after prev, the seq of its order's event before it (0 for none), and
-// returns its seq and its id as recorded. It is recorded undelivered, due
-// at e.Delivery.NextAttemptAt; the rest of e.Delivery is not read.
-func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, prev int64) (int64, string, error) {
+// returns its seq. It is recorded undelivered, due at
+// e.Delivery.NextAttemptAt; the rest of e.Delivery is not read.
+func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, prev int64) (int64, error) {
 	if err := s.lockEvents(ctx, tx); err != nil {
-		return 0, "", err
+		return 0, err
 	}
 	res, err := s.txExec(ctx, tx, insertEvent, e.ID, s.seqInEventID, e.Type, e.OutTradeNo, string(e.Data), micros(e.CreatedAt),
 		micros(e.Delivery.NextAttemptAt), prev)
@@ -79,9 +79,9 @@ func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, p
 		seq, err = res.LastInsertId()
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("store: recording event: %w", err)
+		return 0, fmt.Errorf("store: recording event: %w", err)
 	}
-	return seq, eventID(e.ID, s.seqInEventID, seq), nil
+	return seq, nil
 }
 
 // selectLastEvent and updateLastEvent read and move an order's latest
@@ -96,22 +96,22 @@ const (
 // an order becomes the order's latest, the order's row locked before the
 // events lock, as a change of the order itself takes them.
 func (s *sqlStore) recordEvent(ctx context.Context, tx *sql.Tx, e trade.Event) (string, error) {
-	if e.OutTradeNo == "" {
-		_, id, err := s.insertEvent(ctx, tx, e, 0)
-		return id, err
-	}
 	var last int64
-	if err := s.txQueryRow(ctx, tx, selectLastEvent+s.forUpdate, e.OutTradeNo).Scan(&last); err != nil {
-		return "", fmt.Errorf("store: reading the order of an event: %w", err)
+	if e.OutTradeNo != "" {
+		if err := s.txQueryRow(ctx, tx, selectLastEvent+s.forUpdate, e.OutTradeNo).Scan(&last); err != nil {
+			return "", fmt.Errorf("store: reading the order of an event: %w", err)
+		}
 	}
-	seq, id, err := s.insertEvent(ctx, tx, e, last)
+	seq, err := s.insertEvent(ctx, tx, e, last)
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.txExec(ctx, tx, updateLastEvent, seq, e.OutTradeNo); err != nil {
-		return "", fmt.Errorf("store: recording the order's latest event: %w", err)
+	if e.OutTradeNo != "" {
+		if _, err := s.txExec(ctx, tx, updateLastEvent, seq, e.OutTradeNo); err != nil {
+			return "", fmt.Errorf("store: recording the order's latest event: %w", err)
+		}
 	}
-	return id, nil
+	return eventID(e.ID, s.seqInEventID, seq), nil
 }
 
 // lockEvents takes, where the dialect has one, the lock held until tx ends

@@ -380,7 +380,7 @@ func (s *sqlStore) changeState(ctx context.Context, tx *sql.Tx, o lockedOrder, t
 		if err != nil {
 			return false, fmt.Errorf("store: building event: %w", err)
 		}
-		if last, _, err = s.insertEvent(ctx, tx, e, o.lastEventSeq); err != nil {
+		if last, err = s.insertEvent(ctx, tx, e, o.lastEventSeq); err != nil {
 			return false, err
 		}
 	}

@@ -212,11 +212,12 @@ const (
 // a change from reading every due event of every order.
 const (
 	// selectDueEventOfOrderByChain is SQLite's: a walk of the order's
-	// chain of events, from its latest by prev_seq, each a read by seq.
+	// chain of events, from its latest by prev_seq, each a read by seq;
+	// every step goes back, so the walk ends.
 	selectDueEventOfOrderByChain = `SELECT ` + eventColumns + ` FROM events
 	WHERE seq = (WITH RECURSIVE chain (seq, prev_seq, state) AS (
 			SELECT seq, prev_seq, state FROM events WHERE seq = (SELECT last_event_seq FROM orders WHERE out_trade_no = ?)
-			UNION ALL SELECT e.seq, e.prev_seq, e.state FROM events e, chain c WHERE e.seq = c.prev_seq)
+			UNION ALL SELECT e.seq, e.prev_seq, e.state FROM events e, chain c WHERE e.seq = c.prev_seq AND c.prev_seq < c.seq)
 		SELECT MIN(seq) FROM chain WHERE state = ` + pendingState + `)
 	AND next_attempt_at <= ? AND lease_until <= ?`
 	// selectDueEventOfOrderByIndex is MySQL's: a search of events_order.

@@ -241,6 +241,9 @@ func TestDueEventsReadOnlyPendingOnes(t *testing.T) {
 		t.Errorf("plan:\n%s", text)
 	}
 	text = queryPlan(t, s, selectDueEventOfOrderByChain, "x", 1, 1)
+	if !strings.Contains(text, "RECURSIVE STEP") || !strings.Contains(text, "SEARCH orders USING INDEX sqlite_autoindex_orders_1 (out_trade_no=?)") {
+		t.Errorf("plan:\n%s", text)
+	}
 	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "SCAN") && line != "SCAN c" || strings.HasPrefix(line, "SEARCH") && line != "SEARCH chain" &&
 			!strings.HasSuffix(line, "USING INTEGER PRIMARY KEY (rowid=?)") && line != "SEARCH orders USING INDEX sqlite_autoindex_orders_1 (out_trade_no=?)" {
@@ -314,6 +317,12 @@ func TestMySQLDueEventsReadOnlyPendingOnes(t *testing.T) {
 	rows.Close()
 	if read := reads() - before; read > 100 || !slices.Equal(due, []string{"evt_pending_MD00000007", "evt_pending_MD00000042"}) {
 		t.Fatalf("%d rows read for %q", read, due)
+	}
+	// An order's due event is a search of events_order.
+	before = reads()
+	e, err := scanEvent(conn.QueryRowContext(ctx, mysqlDialect.dueEventOfOrder, "MD00000007", 2, 2))
+	if read := reads() - before; err != nil || read > 10 || e.ID != "evt_pending_MD00000007" {
+		t.Fatalf("%d rows read for %+v: %v", read, e, err)
 	}
 }
 

@@ -85,34 +85,12 @@ func (s *sqlStore) insertEvent(ctx context.Context, tx *sql.Tx, e trade.Event, p
 }
 
 // selectLastEvent and updateLastEvent read and move an order's latest
-// event, for a change that records an event of an order whose row it has
-// not otherwise read or written.
+// event, for a change that records an event of an order without
+// otherwise changing the order's row (a refund's).
 const (
 	selectLastEvent = `SELECT last_event_seq FROM orders WHERE out_trade_no = ?`
 	updateLastEvent = `UPDATE orders SET last_event_seq = ? WHERE out_trade_no = ?`
 )
-
-// recordEvent records e in tx and returns its id as recorded; an event of
-// an order becomes the order's latest, the order's row locked before the
-// events lock, as a change of the order itself takes them.
-func (s *sqlStore) recordEvent(ctx context.Context, tx *sql.Tx, e trade.Event) (string, error) {
-	var last int64
-	if e.OutTradeNo != "" {
-		if err := s.txQueryRow(ctx, tx, selectLastEvent+s.forUpdate, e.OutTradeNo).Scan(&last); err != nil {
-			return "", fmt.Errorf("store: reading the order of an event: %w", err)
-		}
-	}
-	seq, err := s.insertEvent(ctx, tx, e, last)
-	if err != nil {
-		return "", err
-	}
-	if e.OutTradeNo != "" {
-		if _, err := s.txExec(ctx, tx, updateLastEvent, seq, e.OutTradeNo); err != nil {
-			return "", fmt.Errorf("store: recording the order's latest event: %w", err)
-		}
-	}
-	return eventID(e.ID, s.seqInEventID, seq), nil
-}
 
 // lockEvents takes, where the dialect has one, the lock held until tx ends
 // by every transaction that records an event.
@@ -171,8 +149,8 @@ func (s *sqlStore) Event(ctx context.Context, id string) (trade.Event, error) {
 }
 
 // pendingState is the delivery state of the events in events_queued
-// (SQLite) and events_order (MySQL), as a literal: SQLite uses a partial
-// index only for a query that names its condition.
+// (SQLite) and in the pending ranges of MySQL's indexes, as a literal:
+// SQLite uses a partial index only for a query that names its condition.
 const pendingState = `'` + string(trade.DeliveryPending) + `'`
 
 // The sweep's due events: the pending events whose attempt is due and
@@ -181,15 +159,16 @@ const pendingState = `'` + string(trade.DeliveryPending) + `'`
 // order of seq. Each dialect reads them its own way, with the same result.
 const (
 	// selectDueEventsByQueue is SQLite's, once queueEvents has queued
-	// every pending event: each order's earliest queued event, and every
-	// queued event of no order, are the candidates, a pass over
-	// events_queued, which holds only pending events (none once all are
-	// delivered); each candidate is then read by its seq. An order's
-	// earliest queued event is its earliest pending one: an event of seq
-	// beyond the queue's mark is queued only once delivery failed, when
-	// it was its order's earliest pending event, and no event becomes
-	// pending again. While a receiver is down that is every order with an
-	// undelivered event: 30,000 of them cost a sweep about 15 ms.
+	// every pending event up to the newest: each order's earliest queued
+	// event, and every queued event of no order, are the candidates, a
+	// pass over events_queued, which holds only pending events (none once
+	// all are delivered); each candidate is then read by its seq. A
+	// pending event is queued if and only if its seq is at most the
+	// queue's mark (queueEvents, SetDelivery), and one recorded since the
+	// mark moved is newer than every queued one, so an order's earliest
+	// queued event is its earliest pending one. While a receiver is down
+	// that is every order with an undelivered event: 30,000 of them cost
+	// a sweep about 15 ms.
 	selectDueEventsByQueue = `SELECT ` + eventColumns + ` FROM events
 	WHERE seq IN (SELECT MIN(seq) FROM events WHERE ` + queuedEvent + ` AND out_trade_no <> '' GROUP BY out_trade_no
 		UNION ALL SELECT seq FROM events WHERE ` + queuedEvent + ` AND out_trade_no = '')
@@ -236,17 +215,26 @@ const (
 	moveQueueMark   = `UPDATE event_queue SET through_seq = ? WHERE through_seq < ?`
 )
 
-// queueBatch bounds the events one transaction of queueEvents passes.
+// queueBatch bounds the events one transaction of queueEvents passes
+// (about 30 ms when all are pending).
 const queueBatch = 10000
+
+// queueReserve is the least time left in which queueEvents starts another
+// batch: the sweep starts a claim with sweepItemReserve left, and must
+// still deliver what it claims.
+const queueReserve = time.Second
 
 // queueEvents moves the queue's mark to the newest event, queueing the
 // pending events it passes, a batch a transaction, each committed with
 // the mark's move: every pending event up to the mark is in
-// events_queued. Events recorded since are in their first attempt, or
-// were recorded with no target configured; the sweep delivers them once
-// they are queued.
+// events_queued. The events past it were recorded since the last sweep
+// (in their first attempt, or failed or skipped there) or while no target
+// was configured. Short of time, it leaves the rest to the next sweep.
 func (s *sqlStore) queueEvents(ctx context.Context) error {
 	for {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < queueReserve {
+			return nil
+		}
 		var through, newest int64
 		if err := s.queryRow(ctx, selectQueueMark).Scan(&through, &newest); err != nil {
 			return fmt.Errorf("store: reading the event queue: %w", err)
@@ -326,8 +314,13 @@ func (s *sqlStore) SetDelivery(ctx context.Context, id string, d trade.Delivery)
 		return fmt.Errorf("store: unknown delivery state %q", d.State)
 	}
 	where, args := eventWhere(id)
-	res, err := s.exec(ctx, `UPDATE events SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, delivered_at = ?,
-		lease_until = 0 WHERE `+where,
+	set := `UPDATE events SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?, delivered_at = ?, lease_until = 0`
+	if s.eventQueue {
+		// Queued as the mark says, should an operator's redelivery make
+		// an event pending again behind it (see selectDueEventsByQueue).
+		set += `, queued = seq <= (SELECT through_seq FROM event_queue)`
+	}
+	res, err := s.exec(ctx, set+` WHERE `+where,
 		append([]any{d.State, d.Attempts, lastError(d.LastError), micros(d.NextAttemptAt), micros(d.DeliveredAt)}, args...)...)
 	if n, err := rowsAffected(res, err); err != nil {
 		return fmt.Errorf("store: recording delivery: %w", err)

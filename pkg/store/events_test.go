@@ -690,3 +690,145 @@ func TestSweepQueuesEventsRecordedSinceItsLastRun(t *testing.T) {
 		t.Fatalf("after the next sweep: through %d, %d not queued", through, unqueued)
 	}
 }
+
+// An event made pending again by an operator's redelivery, behind the
+// sweep's mark, still holds its order's later events back.
+func TestEventPendingAgainHoldsBackItsOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s trade.Store) {
+		const no = "RV000001"
+		mustCreate(t, s, newOrder(no, "o1", "", 180))
+		mustPay(t, s, no)
+		now := time.Now()
+		first, err := s.ClaimEvents(ctx, now, time.Minute, no, 10)
+		if err != nil || len(first) != 1 {
+			t.Fatalf("%q %v", ids(first), err)
+		}
+		paid := first[0]
+		if err := s.SetDelivery(ctx, paid.ID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ClaimEvents(ctx, now, time.Minute, "", 10); err != nil { // a sweep passes it, delivered
+			t.Fatal(err)
+		}
+		if _, ok, err := s.ClaimEvent(ctx, paid.ID, now, time.Minute); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if err := s.SetDelivery(ctx, paid.ID, trade.Delivery{State: trade.DeliveryPending, Attempts: 2, LastError: "HTTP 500", NextAttemptAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		mustReserve(t, s, no, no+"-r", 10)
+		if _, _, err := s.FinishRefund(ctx, no+"-r", trade.RefundSuccess, "5000"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ClaimEvents(ctx, now.Add(time.Second), time.Minute, "", 10)
+		if err != nil || !slices.Equal(ids(got), []string{paid.ID}) {
+			t.Fatalf("the sweep claimed %q (%v), want only the order's earliest pending %q", ids(got), err, paid.ID)
+		}
+	})
+}
+
+// Sweeps at once beside changes keep the queue's mark true: a pending
+// event is queued if and only if its seq is at most the mark, and every
+// event is claimed in the end, each order's in the order recorded.
+func TestConcurrentSweepsKeepTheQueueMark(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db")).(*sqlStore)
+	var mu sync.Mutex
+	claimed := map[string][]int64{}
+	sweep := func() error {
+		got, err := s.ClaimEvents(ctx, time.Now(), time.Hour, "", 7)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range got {
+			claimed[e.OutTradeNo] = append(claimed[e.OutTradeNo], e.Seq)
+			if err := s.SetDelivery(ctx, e.ID, trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: time.Now()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	concurrently(t, func(i int) (bool, error) {
+		for j := range 20 {
+			if i%2 == 0 {
+				if err := sweep(); err != nil {
+					return false, err
+				}
+				continue
+			}
+			no := fmt.Sprintf("CS%02d%04d", i, j)
+			mustCreate(t, s, newOrder(no, "o1", "", 100))
+			mustPay(t, s, no)
+			mustReserve(t, s, no, no+"-a", 10)
+			mustReserve(t, s, no, no+"-b", 10)
+			if _, _, err := s.FinishRefund(ctx, no+"-a", trade.RefundSuccess, "1"); err != nil {
+				return false, err
+			}
+			if _, _, err := s.FinishRefund(ctx, no+"-b", trade.RefundClosed, "2"); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	var broken int64
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM events, event_queue
+		WHERE state = 'pending' AND queued <> (seq <= through_seq)`).Scan(&broken); err != nil || broken != 0 {
+		t.Fatalf("%d pending events queued against the mark: %v", broken, err)
+	}
+	for range 100 {
+		if err := sweep(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pending int64
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM events WHERE state = 'pending'`).Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("%d events never claimed: %v", pending, err)
+	}
+	if len(claimed) != 5*20 {
+		t.Fatalf("events of %d orders claimed", len(claimed))
+	}
+	for no, seqs := range claimed {
+		if len(seqs) != 3 || !slices.IsSorted(seqs) {
+			t.Errorf("%s: %v", no, seqs)
+		}
+	}
+}
+
+// A sweep short of time leaves the queue to the next one, without failing.
+func TestSweepShortOfTimeLeavesTheQueue(t *testing.T) {
+	s := mustOpen(t, "sqlite:"+filepath.Join(t.TempDir(), "wxpay.db")).(*sqlStore)
+	mustCreate(t, s, newOrder("ST000001", "o1", "", 180))
+	mustPay(t, s, "ST000001")
+	short, cancel := context.WithTimeout(ctx, queueReserve/2)
+	defer cancel()
+	if claimed, err := s.ClaimEvents(short, time.Now(), time.Minute, "", 10); err != nil || len(claimed) != 0 {
+		t.Fatalf("%q %v", ids(claimed), err)
+	}
+	if claimed, err := s.ClaimEvents(ctx, time.Now(), time.Minute, "", 10); err != nil || len(claimed) != 1 {
+		t.Fatalf("the next sweep: %q %v", ids(claimed), err)
+	}
+}
+
+// On MySQL a refund's outcome and a retry of its reservation lock the
+// order's row and the refund's in the same order, and so never deadlock.
+func TestMySQLFinishRefundBesideARetriedReservation(t *testing.T) {
+	s := mustOpen(t, storetest.FreshMySQLDSN(t))
+	for i := range 40 {
+		no := fmt.Sprintf("DL%06d", i)
+		mustCreate(t, s, newOrder(no, "o1", "", 100))
+		mustPay(t, s, no)
+		mustReserve(t, s, no, no+"-r", 10)
+		to := []trade.RefundState{trade.RefundSuccess, trade.RefundClosed}[i%2]
+		var wg sync.WaitGroup
+		var finishErr, reserveErr error
+		wg.Go(func() { _, _, finishErr = s.FinishRefund(ctx, no+"-r", to, "5000") })
+		wg.Go(func() {
+			_, _, reserveErr = s.ReserveRefund(ctx, trade.Refund{OutRefundNo: no + "-r", OutTradeNo: no, RefundFee: 10})
+		})
+		wg.Wait()
+		if finishErr != nil || reserveErr != nil {
+			t.Fatalf("%s to %s: finishing: %v; reserving again: %v", no, to, finishErr, reserveErr)
+		}
+	}
+}

@@ -409,53 +409,75 @@ const legacyEventID = "evt_018f2a3b4c5da1b2c3d4e5f6a7b8c9d0e1f2"
 // allVersions are the migrations this build has.
 var allVersions = []int{1, 2, 3, 4, 5, 6, 7, 8, 9}
 
-// SQLite's 0009 chains the events recorded before it: an order's earlier
-// pending event still holds back its later ones, and the first sweep
-// queues every pending one.
-func TestMigrateSQLiteEventChains(t *testing.T) {
-	dsn, db := emptyDatabase(t, "sqlite")
-	upTo(t, "sqlite", db, 8)
-	for _, no := range []string{"V8-A", "V8-B"} {
-		execAll(t, db, `INSERT INTO orders (out_trade_no, openid, total_fee, description, attach, state, created_at, updated_at)
-			VALUES ('`+no+`', 'o1', 100, 'x', '', 'SUCCESS', 1, 1)`)
-	}
-	for _, e := range []struct{ id, no, state string }{
-		{"evt_a1", "V8-A", "delivered"}, {"evt_a2", "V8-A", "pending"}, {"evt_b1", "V8-B", "pending"},
-		{"evt_a3", "V8-A", "pending"}, {"evt_bill", "", "pending"},
-	} {
-		execAll(t, db, fmt.Sprintf(`INSERT INTO events (id, type, out_trade_no, data, created_at, state, next_attempt_at)
-			VALUES ('%s', 'order.paid', '%s', '{}', 1, '%s', 1)`, e.id, e.no, e.state))
-	}
-	db.Close()
-	s := mustOpen(t, dsn)
-	now := time.Now()
-	claim := func(no string) []string {
-		t.Helper()
-		claimed, err := s.ClaimEvents(ctx, now, time.Minute, no, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids(claimed)
-	}
-	if got := claim("V8-A"); !slices.Equal(got, []string{"evt_a2"}) {
-		t.Fatalf("A: %q", got)
-	}
-	if err := s.SetDelivery(ctx, "evt_a2", trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	if got := claim("V8-A"); !slices.Equal(got, []string{"evt_a3"}) {
-		t.Fatalf("A after its second: %q", got)
-	}
-	if got := claim(""); !slices.Equal(got, []string{"evt_b1", "evt_bill"}) {
-		t.Fatalf("the sweep: %q", got)
-	}
-	// Its latest event is its last recorded, kept by a change without one.
-	if _, _, err := s.Transition(ctx, "V8-A", trade.Refunded, "", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	var last, prev int64
-	if err := s.(*sqlStore).db.QueryRow(`SELECT o.last_event_seq, e.prev_seq FROM orders o, events e
-		WHERE o.out_trade_no = 'V8-A' AND e.id = 'evt_a3'`).Scan(&last, &prev); err != nil || last != 4 || prev != 2 {
-		t.Fatalf("last %d, a3 after %d: %v", last, prev, err)
+// 0009 chains the events recorded before it: an order's earlier pending
+// event still holds back its later ones, and on SQLite every pending one
+// is queued, the sweep's mark at the newest.
+func TestMigrateEventChains(t *testing.T) {
+	for _, dialect := range dialects {
+		t.Run(dialect, func(t *testing.T) {
+			dsn, db := emptyDatabase(t, dialect)
+			upTo(t, dialect, db, 8)
+			for _, no := range []string{"V8-A", "V8-B"} {
+				execAll(t, db, `INSERT INTO orders (out_trade_no, openid, total_fee, description, attach, state, created_at, updated_at)
+					VALUES ('`+no+`', 'o1', 100, 'x', '', 'SUCCESS', 1, 1)`)
+			}
+			for _, e := range []struct{ id, no, state string }{
+				{"evt_a1", "V8-A", "delivered"}, {"evt_a2", "V8-A", "pending"}, {"evt_b1", "V8-B", "pending"},
+				{"evt_a3", "V8-A", "pending"}, {"evt_bill", "", "pending"},
+			} {
+				execAll(t, db, fmt.Sprintf(`INSERT INTO events (id, type, out_trade_no, data, created_at, state, last_error, next_attempt_at)
+					VALUES ('%s', 'order.paid', '%s', '{}', 1, '%s', '', 1)`, e.id, e.no, e.state))
+			}
+			db.Close()
+			s := mustOpen(t, dsn)
+			sdb := s.(*sqlStore).db
+			var chains []string
+			rows, err := sdb.Query(`SELECT e.id, e.prev_seq, COALESCE(o.last_event_seq, -1) FROM events e
+				LEFT JOIN orders o ON o.out_trade_no = e.out_trade_no ORDER BY e.seq`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var id string
+				var prev, last int64
+				if err := rows.Scan(&id, &prev, &last); err != nil {
+					t.Fatal(err)
+				}
+				chains = append(chains, fmt.Sprintf("%s after %d, order's last %d", id, prev, last))
+			}
+			rows.Close()
+			if want := []string{"evt_a1 after 0, order's last 4", "evt_a2 after 1, order's last 4", "evt_b1 after 0, order's last 3",
+				"evt_a3 after 2, order's last 4", "evt_bill after 0, order's last -1"}; !slices.Equal(chains, want) {
+				t.Fatalf("%q\nwant %q", chains, want)
+			}
+			if dialect == "sqlite" {
+				var through, unqueued int64
+				if err := sdb.QueryRow(`SELECT (SELECT through_seq FROM event_queue),
+					(SELECT COUNT(*) FROM events WHERE state = 'pending' AND queued = 0)`).Scan(&through, &unqueued); err != nil || through != 5 || unqueued != 0 {
+					t.Fatalf("through %d, %d pending not queued: %v", through, unqueued, err)
+				}
+			}
+			now := time.Now()
+			claim := func(no string) []string {
+				t.Helper()
+				claimed, err := s.ClaimEvents(ctx, now, time.Minute, no, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ids(claimed)
+			}
+			if got := claim("V8-A"); !slices.Equal(got, []string{"evt_a2"}) {
+				t.Fatalf("A: %q", got)
+			}
+			if err := s.SetDelivery(ctx, "evt_a2", trade.Delivery{State: trade.DeliveryDelivered, Attempts: 1, DeliveredAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if got := claim("V8-A"); !slices.Equal(got, []string{"evt_a3"}) {
+				t.Fatalf("A after its second: %q", got)
+			}
+			if got := claim(""); !slices.Equal(got, []string{"evt_b1", "evt_bill"}) {
+				t.Fatalf("the sweep: %q", got)
+			}
+		})
 	}
 }

@@ -163,6 +163,10 @@ func (s *sqlStore) SaveReconciliation(ctx context.Context, r trade.Reconciliatio
 	}
 	var e trade.Event
 	if event != nil {
+		if event.OutTradeNo != "" {
+			// It would join no order's chain of events (0009_event_queue.sql).
+			return false, fmt.Errorf("store: saving reconciliation: its event is of no order, not %s", event.OutTradeNo)
+		}
 		if e, err = s.completeEvent(*event); err != nil {
 			return false, err
 		}
@@ -194,7 +198,8 @@ func (s *sqlStore) SaveReconciliation(ctx context.Context, r trade.Reconciliatio
 		if !changed || event == nil {
 			return nil
 		}
-		e.ID, err = s.recordEvent(ctx, tx, e)
+		seq, err := s.insertEvent(ctx, tx, e, 0)
+		e.ID = eventID(e.ID, s.seqInEventID, seq)
 		return err
 	})
 	if err != nil {

@@ -582,19 +582,38 @@ const updateRefundState = `UPDATE refunds SET state = ?,
 
 const releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
 
-// FinishRefund locks the refund's row, then changes its state only if it
-// is still the state read: of concurrent identical calls one changes it,
+// lockRefund reads the refund in tx and holds its row and its order's
+// until tx ends, the order's first, as ReserveRefund takes them (its
+// insert of a refund already there waits on the refund's row while it
+// holds the order's); it returns the refund and its order's latest event.
+// A refund's order never changes, so a plain read finds it.
+func (s *sqlStore) lockRefund(ctx context.Context, tx *sql.Tx, outRefundNo string) (trade.Refund, int64, error) {
+	r, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund, outRefundNo))
+	var last int64
+	if err == nil {
+		if err = s.txQueryRow(ctx, tx, selectLastEvent+s.forUpdate, r.OutTradeNo).Scan(&last); err == nil {
+			r, err = scanRefund(s.txQueryRow(ctx, tx, selectRefund+s.forUpdate, outRefundNo))
+		}
+	}
+	switch {
+	case errors.Is(err, trade.ErrNotFound):
+		return trade.Refund{}, 0, err
+	case err != nil:
+		return trade.Refund{}, 0, fmt.Errorf("store: reading refund: %w", err)
+	}
+	return r, last, nil
+}
+
+// FinishRefund locks the refund's row (lockRefund), then changes its
+// state only if it is still the state read: of concurrent identical calls one changes it,
 // releases the amount and records the event, once.
 func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state trade.RefundState, refundID string) (trade.RefundState, bool, error) {
 	var from trade.RefundState
 	var changed bool
 	err := s.inTx(ctx, "refund update", func(tx *sql.Tx) error {
-		r, err := scanRefund(s.txQueryRow(ctx, tx, selectRefund+s.forUpdate, outRefundNo))
-		switch {
-		case errors.Is(err, trade.ErrNotFound):
+		r, last, err := s.lockRefund(ctx, tx, outRefundNo)
+		if err != nil {
 			return err
-		case err != nil:
-			return fmt.Errorf("store: reading refund: %w", err)
 		}
 		if from = r.State; !from.CanBecome(state) {
 			return nil
@@ -629,8 +648,14 @@ func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state t
 		if err != nil {
 			return fmt.Errorf("store: building event: %w", err)
 		}
-		_, err = s.recordEvent(ctx, tx, e)
-		return err
+		seq, err := s.insertEvent(ctx, tx, e, last)
+		if err != nil {
+			return err
+		}
+		if _, err := s.txExec(ctx, tx, updateLastEvent, seq, r.OutTradeNo); err != nil {
+			return fmt.Errorf("store: recording the order's latest event: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return "", false, err

@@ -605,8 +605,8 @@ func (s *sqlStore) lockRefund(ctx context.Context, tx *sql.Tx, outRefundNo strin
 }
 
 // FinishRefund locks the refund's row (lockRefund), then changes its
-// state only if it is still the state read: of concurrent identical calls one changes it,
-// releases the amount and records the event, once.
+// state only if it is still the state read: of concurrent identical calls
+// one changes it, releases the amount and records the event, once.
 func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state trade.RefundState, refundID string) (trade.RefundState, bool, error) {
 	var from trade.RefundState
 	var changed bool

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/wxpay-scf/wxpay-scf/pkg/httpevent"
 	"github.com/wxpay-scf/wxpay-scf/pkg/payment"
+	"github.com/wxpay-scf/wxpay-scf/pkg/trade"
 	"github.com/wxpay-scf/wxpay-scf/pkg/wxpayv3/wxpayv3test"
 )
 
@@ -252,5 +255,31 @@ func TestV3Configuration(t *testing.T) {
 		if !strings.Contains(f.log.String(), `"variable":"`+variable+`"`) || strings.Contains(f.log.String(), "PRIVATE KEY") {
 			t.Errorf("%s: %s", variable, f.log.String())
 		}
+	}
+}
+
+// unsignedClose answers every closeorder with an unsigned 400
+// ORDER_CLOSED, as anything on the way could.
+type unsignedClose struct{ next http.RoundTripper }
+
+func (u unsignedClose) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/close") {
+		b := []byte(`{"code":"ORDER_CLOSED","message":"forged"}`)
+		return &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: r}, nil
+	}
+	return u.next.RoundTrip(r)
+}
+
+// "Closed" closes an order here only on WeChat Pay's verified word: the
+// sweep leaves an expired order unpaid, not closed, on an unsigned one.
+func TestV3SweepIgnoresAnUnsignedOrderClosed(t *testing.T) {
+	f, _ := newFixtureV3(t, false, func(env map[string]string) { env["WXPAY_ORDER_TTL"] = "1m" })
+	f.app.transport = unsignedClose{f.app.transport}
+	no := f.newOrder()
+	f.clock.Advance(2 * time.Minute)
+	f.sweep()
+	if s := f.stored(no).State; s != trade.NotPay || len(f.eventsOf(no, "order.closed")) != 0 {
+		t.Fatalf("an unsigned ORDER_CLOSED answer recorded the order %s (order.closed events: %d)", s, len(f.eventsOf(no, "order.closed")))
 	}
 }

@@ -174,9 +174,10 @@ func classifyV3(err error) *Error {
 		return &Error{Kind: Upstream, Code: "WXPAY_HTTP_ERROR", Message: fmt.Sprintf("WeChat Pay answered HTTP %d", r.StatusCode), Err: err}
 	case errors.As(err, &r):
 		e := refusal(weChatCode(r.Code, "WXPAY_FAIL"), "WeChat Pay refused: "+r.Message, r.Retryable(), err)
-		if errors.Is(e.cond, ErrOrderNotExist) && !r.Signed {
-			// "No such order" closes orders: it must rest on WeChat's
-			// verified word, so an unsigned one is a plain refusal.
+		if (errors.Is(e.cond, ErrOrderNotExist) || errors.Is(e.cond, ErrOrderClosed)) && !r.Signed {
+			// "No such order" and "closed" close orders here: they must
+			// rest on WeChat's verified word, so an unsigned one is a
+			// plain refusal.
 			e.cond = ErrRefused
 		}
 		return e

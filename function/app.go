@@ -86,35 +86,43 @@ func (a *app) setup() {
 			a.login = &miniprogram.Client{AppID: cfg.appID, AppSecret: cfg.appSecret, HTTP: a.outbound(cfg.loginAPIBase, "")}
 		}
 		a.noSigner = featureOff("WXPAY_SESSION_SECRET", "is not set")
-		if cfg.sessionSecret != "" {
+		switch {
+		case cfg.unresolved["WXPAY_SESSION_SECRET"]:
+			a.noSigner = featureOff("WXPAY_SESSION_SECRET", "holds an unresolved deployment variable")
+			a.featureProblem(cfg, "WXPAY_SESSION_SECRET", "", "login tokens are off")
+		case cfg.sessionSecret != "":
 			var err error
 			if a.signer, err = session.NewSigner([]byte(cfg.sessionSecret), 0, a.now); err != nil {
 				a.noSigner = featureOff("WXPAY_SESSION_SECRET", "must be at least 32 bytes")
-				a.log.Error("configuration", "variable", "WXPAY_SESSION_SECRET", "problem", "must be at least 32 bytes")
+				a.featureProblem(cfg, "WXPAY_SESSION_SECRET", "must be at least 32 bytes", "login tokens are off")
 			}
 		}
 		switch {
 		case cfg.v3 || cfg.clientCert == "" && cfg.clientKey == "": // v3 refunds need no certificate
 		case cfg.clientCert == "" || cfg.clientKey == "":
-			a.log.Error("configuration", "variable", "WXPAY_CLIENT_CERT", "problem", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY must be set together")
+			a.featureProblem(cfg, "WXPAY_CLIENT_CERT", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY must be set together", "v2 refunds are off")
 		default:
 			cert, err := tls.X509KeyPair([]byte(cfg.clientCert), []byte(cfg.clientKey))
 			if err != nil {
-				a.log.Error("configuration", "variable", "WXPAY_CLIENT_CERT", "problem", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY are not a matching PEM certificate and key")
+				variable := "WXPAY_CLIENT_CERT"
+				if cfg.unresolved["WXPAY_CLIENT_KEY"] {
+					variable = "WXPAY_CLIENT_KEY"
+				}
+				a.featureProblem(cfg, variable, "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY are not a matching PEM certificate and key", "v2 refunds are off")
 			} else {
 				a.wx.CertTransport = a.certTransport(cert)
 			}
 		}
 		var problem string
 		if cfg.orderTTL, problem = parseOrderTTL(cfg.orderTTLRaw); problem != "" {
-			a.log.Error("configuration", "variable", "WXPAY_ORDER_TTL", "problem", problem)
+			a.featureProblem(cfg, "WXPAY_ORDER_TTL", problem, "the default 2h applies")
 		}
 		a.setupEvents(cfg)
 		if cfg.pricesRaw != "" {
 			var err error
 			if a.prices, err = payinput.ParsePrices(cfg.pricesRaw, cfg.maxTotalFee); err != nil {
 				a.noPrices = featureOff("WXPAY_PRICES", "is not a valid price list")
-				a.log.Error("configuration", "variable", "WXPAY_PRICES", "problem", err.Error())
+				a.featureProblem(cfg, "WXPAY_PRICES", err.Error(), "/pay is refused until it is fixed")
 			}
 		}
 		if cfg.onSCF && strings.HasPrefix(cfg.storeDSN, "sqlite:") {
@@ -123,6 +131,16 @@ func (a *app) setup() {
 		}
 		a.cfg = cfg
 	})
+}
+
+// featureProblem logs, at ERROR and by name, what is wrong with an optional
+// feature's variable and what follows; a variable left as an unresolved
+// deployment variable is said to be so, whatever its feature found.
+func (a *app) featureProblem(cfg *config, variable, problem, consequence string) {
+	if cfg.unresolved[variable] {
+		problem = "holds an unresolved deployment variable; set it in the deploying shell"
+	}
+	a.log.Error("configuration", "variable", variable, "problem", problem+"; "+consequence)
 }
 
 // service returns the payment service once the store is open. Opening is

@@ -54,7 +54,14 @@ type config struct {
 	eventsURL, eventsSecret, eventsFunction string
 	region                                  string // TENCENTCLOUD_REGION, this function's own
 	tencentCloudAPIBase                     string
+	// unresolved holds the feature variables left as unresolved
+	// deployment variables, which their features refuse.
+	unresolved map[string]bool
 }
+
+// unresolved reports a value left as a deployment variable (${env:…}),
+// which the deploy tool fills in only when the deploying shell sets it.
+func unresolved(v string) bool { return strings.HasPrefix(v, "${") }
 
 // configError names a variable that is missing or invalid, and why; never its value.
 type configError struct {
@@ -73,7 +80,7 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	bad := func(name, reason string) { errs = append(errs, &configError{name, reason}) }
 	getenv := func(name string) string {
 		v := lookup(name)
-		if strings.HasPrefix(v, "${") {
+		if unresolved(v) {
 			bad(name, "holds an unresolved deployment variable; set it in the deploying shell")
 			return ""
 		}
@@ -81,7 +88,7 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	}
 	required := func(name string) string {
 		v := strings.TrimSpace(getenv(name))
-		if v == "" && !strings.HasPrefix(lookup(name), "${") {
+		if v == "" && !unresolved(lookup(name)) {
 			bad(name, "is required and not set")
 		}
 		return v
@@ -143,15 +150,24 @@ func loadConfig(lookup func(string) string) (*config, []*configError) {
 	case !strings.HasPrefix(c.storeDSN, "sqlite:") && !strings.HasPrefix(c.storeDSN, "mysql://"):
 		bad("WXPAY_STORE", `must be sqlite:PATH or mysql://user:pass@host:3306/db`)
 	}
-	c.sessionSecret = getenv("WXPAY_SESSION_SECRET")
-	c.clientCert = pemValue(getenv("WXPAY_CLIENT_CERT"))
-	c.clientKey = pemValue(getenv("WXPAY_CLIENT_KEY"))
+	// An optional feature's variable is read as it is: an unresolved one
+	// is noted, and the feature refuses it, which turns off that feature
+	// alone (or, for WXPAY_ORDER_TTL, applies the default).
+	c.unresolved = map[string]bool{}
+	feature := func(name string) string {
+		v := lookup(name)
+		c.unresolved[name] = unresolved(v)
+		return v
+	}
+	c.sessionSecret = feature("WXPAY_SESSION_SECRET")
+	c.clientCert = pemValue(feature("WXPAY_CLIENT_CERT"))
+	c.clientKey = pemValue(feature("WXPAY_CLIENT_KEY"))
 	c.onSCF = lookup("TENCENTCLOUD_RUNENV") == "SCF"
-	c.eventsURL, c.eventsSecret = getenv("WXPAY_EVENTS_URL"), getenv("WXPAY_EVENTS_SECRET")
-	c.eventsFunction, c.region = getenv("WXPAY_EVENTS_FUNCTION"), lookup("TENCENTCLOUD_REGION")
-	c.tencentCloudAPIBase = getenv("WXPAY_TENCENTCLOUD_API_BASE")
-	c.orderTTLRaw = getenv("WXPAY_ORDER_TTL")
-	c.pricesRaw = strings.TrimSpace(getenv("WXPAY_PRICES"))
+	c.eventsURL, c.eventsSecret = feature("WXPAY_EVENTS_URL"), feature("WXPAY_EVENTS_SECRET")
+	c.eventsFunction, c.region = feature("WXPAY_EVENTS_FUNCTION"), lookup("TENCENTCLOUD_REGION")
+	c.tencentCloudAPIBase = feature("WXPAY_TENCENTCLOUD_API_BASE")
+	c.orderTTLRaw = feature("WXPAY_ORDER_TTL")
+	c.pricesRaw = strings.TrimSpace(feature("WXPAY_PRICES"))
 	c.apiBase = baseURL(getenv, "WXPAY_API_BASE", wxpay.DefaultBaseURL, bad)
 	c.loginAPIBase = baseURL(getenv, "WXPAY_LOGIN_API_BASE", miniprogram.DefaultBaseURL, bad)
 	return c, errs
@@ -202,7 +218,7 @@ func parseOrderTTL(v string) (time.Duration, string) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < minOrderTTL || d > maxOrderTTL {
-		return payment.DefaultOrderTTL, "must be a duration from 1m to 168h, such as 2h or 30m; the default 2h applies"
+		return payment.DefaultOrderTTL, "must be a duration from 1m to 168h, such as 2h or 30m"
 	}
 	return d, ""
 }
@@ -235,7 +251,7 @@ func baseURL(getenv func(string) string, name, def string, bad func(string, stri
 // and the pull API still lists every event.
 func (a *app) setupEvents(cfg *config) {
 	bad := func(variable, problem string) {
-		a.log.Error("configuration", "variable", variable, "problem", problem+"; events are recorded but not delivered")
+		a.featureProblem(cfg, variable, problem, "events are recorded but not delivered")
 	}
 	switch {
 	case cfg.eventsURL != "" && cfg.eventsFunction != "":

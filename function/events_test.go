@@ -419,6 +419,15 @@ func TestEventsConfigurationErrors(t *testing.T) {
 		{"TTL 5s", "WXPAY_ORDER_TTL", "5s", nil},
 		{"TTL 200h", "WXPAY_ORDER_TTL", "200h", nil},
 		{"TTL 2 hours", "WXPAY_ORDER_TTL", "2 hours", nil},
+		// Left as deployment variables the deploying shell did not set.
+		{"secret unresolved", "WXPAY_EVENTS_SECRET", "${env:WXPAY_EVENTS_SECRET}", nil},
+		{"URL unresolved", "WXPAY_EVENTS_URL", "${env:WXPAY_EVENTS_URL}", func(env map[string]string, _, secret string) {
+			env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_SECRET"] = "${env:WXPAY_EVENTS_URL}", secret
+		}},
+		{"function unresolved", "WXPAY_EVENTS_FUNCTION", "${env:WXPAY_EVENTS_FUNCTION}", func(env map[string]string, _, _ string) {
+			env["WXPAY_EVENTS_FUNCTION"], env["TENCENTCLOUD_REGION"] = "${env:WXPAY_EVENTS_FUNCTION}", "ap-guangzhou"
+		}},
+		{"TTL unresolved", "WXPAY_ORDER_TTL", "${env:WXPAY_ORDER_TTL}", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -444,6 +453,9 @@ func TestEventsConfigurationErrors(t *testing.T) {
 			}
 			if c.value != "" && strings.Contains(log, c.value) {
 				t.Fatalf("the log carries the value: %s", log)
+			}
+			if strings.HasPrefix(c.value, "${") && !strings.Contains(log, "holds an unresolved deployment variable") {
+				t.Fatalf("not said to be unresolved: %s", log)
 			}
 			if ttl {
 				expires, err := time.ParseInLocation("20060102150405", f.sim.Order(no).Params["time_expire"], trade.ChinaTime)

@@ -436,6 +436,22 @@ func TestFeatureConfiguration(t *testing.T) {
 	if !strings.Contains(f.log.String(), `"variable":"WXPAY_SESSION_SECRET"`) || strings.Contains(f.log.String(), "too-short") {
 		t.Fatalf("%s", f.log.String())
 	}
+	// So does one left as a deployment variable, however long its name.
+	for _, secret := range []string{"${env:WXPAY_SESSION_SECRET}", "${env:A_DEPLOYMENT_VARIABLE_OF_A_LONG_NAME}"} {
+		f := newFixture(t, func(env map[string]string) { env["WXPAY_SESSION_SECRET"] = secret })
+		f.expectError(f.http(urlEvent("POST", "/release/login", `{"code":"`+f.sim.LoginCode(testOpenID)+`"}`, nil)), 500, "CONFIG_ERROR")
+		f.checkPaid(f.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"`+f.sim.LoginCode(testOpenID)+`"}`, nil)), wxpay.SignMD5)
+		if !strings.Contains(f.log.String(), `"variable":"WXPAY_SESSION_SECRET","problem":"holds an unresolved deployment variable`) {
+			t.Fatalf("%s", f.log.String())
+		}
+	}
+	// A price list left as a deployment variable refuses /pay, never
+	// taking the client's amount instead, and names it.
+	p := newFixture(t, func(env map[string]string) { env["WXPAY_PRICES"] = "${env:WXPAY_PRICES}" })
+	p.expectError(p.http(urlEvent("POST", "/release/pay", `{"total_fee":1,"code":"`+p.sim.LoginCode(testOpenID)+`"}`, nil)), 500, "CONFIG_ERROR")
+	if !strings.Contains(p.log.String(), `"variable":"WXPAY_PRICES","problem":"holds an unresolved deployment variable`) {
+		t.Fatalf("%s", p.log.String())
+	}
 	// A certificate that does not match its key disables refunds alone.
 	otherCert, _, _, _ := wxpaytest.NewMerchantCert(testMchID)
 	g := newFixture(t, func(env map[string]string) { env["WXPAY_CLIENT_CERT"] = string(otherCert) })

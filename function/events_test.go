@@ -527,6 +527,32 @@ func TestSweepIgnoresUnverifiedAnswers(t *testing.T) {
 	}
 }
 
+// A WeChat Pay call that hangs costs the sweep one item's call, not its
+// whole budget: the order still gets its next query, the sweep answers
+// that work is left, and the next run delivers the event that waited,
+// which needs no WeChat Pay at all.
+func TestSweepOutlivesAHungQuery(t *testing.T) {
+	f, receiver := withReceiver(t, webhooktest.Start, nil)
+	receiver.SetMode(webhooktest.Fail)
+	paid := f.paid() // its event's first attempt fails
+	receiver.SetMode(webhooktest.Accept)
+	unpaid := f.newOrder()
+	f.clock.Advance(2 * time.Minute)
+	f.sim.Inject("/pay/orderquery", wxpaytest.Fault{Kind: wxpaytest.Hang}, wxpaytest.Fault{Kind: wxpaytest.Hang}, wxpaytest.Fault{Kind: wxpaytest.Hang})
+	if sum := f.sweepWithin(3 * time.Second); sum.Queried != 1 || !sum.More || sum.EventsDelivered != 0 {
+		t.Fatalf("the sweep with a hung query: %+v", sum)
+	}
+	if next := f.stored(unpaid).NextQueryAt; !next.After(f.clock.Now()) {
+		t.Fatalf("the hung order's next query: %v", next)
+	}
+	if sum := f.sweepWithin(3 * time.Second); sum.Queried != 0 || sum.More || sum.EventsDelivered != 1 {
+		t.Fatalf("the next sweep: %+v", sum)
+	}
+	if e := f.theEvent(paid, "order.paid"); e.Delivery.State != "delivered" {
+		t.Fatalf("%+v", e.Delivery)
+	}
+}
+
 // instance is another instance of the fixture's function, as SCF runs
 // several: its own app and store connections, with the same environment,
 // simulator, clock and log. Its store is open when it returns.

@@ -29,6 +29,14 @@ const (
 	// another item (a WeChat Pay call and a write), so it ends before the
 	// invocation's deadline with nothing half done.
 	sweepItemReserve = 1500 * time.Millisecond
+	// sweepCallTimeout bounds one WeChat Pay call of the sweep (an attempt
+	// and the start of a retry): a few calls that hang leave the later
+	// steps, events among them, their turn; the order or refund is asked
+	// about again on a later run.
+	sweepCallTimeout = 5 * time.Second
+	// sweepWriteReserve is kept from an item's WeChat Pay call for
+	// recording what came of it, its next query at least.
+	sweepWriteReserve = 500 * time.Millisecond
 	// refundUnknownAfter: a PROCESSING refund WeChat Pay still does not
 	// know this long after it was reserved never reached it (the function
 	// failed between reserving and sending).
@@ -48,6 +56,10 @@ const (
 func (s *Service) Sweep(ctx context.Context, minAge time.Duration) (*SweepSummary, error) {
 	sum := &SweepSummary{}
 	for _, step := range []func(context.Context, time.Duration, *SweepSummary) (bool, error){s.sweepOrders, s.sweepRefunds, s.sweepEvents, s.sweepReconcile} {
+		if ctx.Err() != nil {
+			sum.More = true // the budget is spent: the rest is the next run's
+			break
+		}
 		done, err := step(ctx, minAge, sum)
 		if err != nil {
 			return sum, err
@@ -93,6 +105,23 @@ func (s *Service) sweepReconcile(ctx context.Context, _ time.Duration, _ *SweepS
 func roomFor(ctx context.Context) bool {
 	deadline, ok := ctx.Deadline()
 	return !ok || time.Until(deadline) > sweepItemReserve
+}
+
+// sweepCall is the context of one WeChat Pay call of a sweep item: at most
+// sweepCallTimeout, and ending sweepWriteReserve before ctx does.
+func sweepCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(sweepCallTimeout)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Add(-sweepWriteReserve).Before(end) {
+		end = deadline.Add(-sweepWriteReserve)
+	}
+	return context.WithDeadline(ctx, end)
+}
+
+// sweepQuery is orderquery within a sweep item.
+func (s *Service) sweepQuery(ctx context.Context, outTradeNo string) (*Status, error) {
+	ctx, cancel := sweepCall(ctx)
+	defer cancel()
+	return s.WeChat.Query(ctx, outTradeNo)
 }
 
 // sweepOrders handles due unpaid orders. It reports whether it finished.
@@ -143,7 +172,7 @@ func (s *Service) sweepOrderBatch(ctx context.Context, orders []trade.Order, sum
 // none (another sweep, a notification or a read may have been first).
 func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.State, error) {
 	now := s.now()
-	st, err := s.WeChat.Query(ctx, o.OutTradeNo)
+	st, err := s.sweepQuery(ctx, o.OutTradeNo)
 	notExist := errors.Is(err, ErrOrderNotExist)
 	if err != nil && !notExist {
 		return "", s.later(ctx, o, now, err)
@@ -167,12 +196,22 @@ func (s *Service) sweepOrder(ctx context.Context, o trade.Order) (trade.State, e
 	}
 	// Closed here only on closeorder's own word: done, already closed, or
 	// (verified) never known there, which past its expiry it never will be.
-	err = s.WeChat.Close(ctx, o.OutTradeNo)
+	callCtx, cancel := sweepCall(ctx)
+	err = s.WeChat.Close(callCtx, o.OutTradeNo)
+	cancel()
 	switch {
 	case err == nil, errors.Is(err, ErrOrderClosed), errors.Is(err, ErrOrderNotExist):
 		return movedTo(s.transition(ctx, o, trade.Closed, "", time.Time{}))
 	case errors.Is(err, ErrOrderPaid):
-		return movedTo(s.confirm(ctx, o))
+		// Paid after all: its own query says how, and is recorded.
+		if st, err = s.sweepQuery(ctx, o.OutTradeNo); err != nil {
+			return "", s.later(ctx, o, now, err)
+		}
+		paid, changed, err := s.record(ctx, o, st)
+		if err != nil || !paid.State.Final() {
+			return "", s.later(ctx, o, now, err)
+		}
+		return movedTo(paid, changed, nil)
 	}
 	return moved, s.later(ctx, o, now, err)
 }
@@ -237,7 +276,9 @@ func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (changed bool
 			err = fromStore(serr)
 		}
 	}()
-	st, err := s.WeChat.QueryRefund(ctx, r.OutRefundNo)
+	callCtx, cancel := sweepCall(ctx)
+	st, err := s.WeChat.QueryRefund(callCtx, r.OutRefundNo)
+	cancel()
 	var to trade.RefundState
 	switch {
 	case errors.Is(err, ErrRefundNotExist) && r.State == trade.RefundProcessing && now.Sub(r.CreatedAt) >= refundUnknownAfter:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,8 +222,15 @@ func TestSweepRefunds(t *testing.T) {
 		refund("just-sent", trade.RefundProcessing, 2*time.Minute),
 		refund("abnormal", trade.RefundProcessing, time.Hour),
 		refund("still-processing", trade.RefundProcessing, 20*time.Minute),
+		// Verified answers about another refund than the one reserved.
+		refund("other-fee", trade.RefundProcessing, time.Hour),
+		refund("other-order", trade.RefundProcessing, time.Hour),
 	})
-	var finished []string
+	var finished, accepted []string
+	f.st.AcceptRefundFn = func(_ context.Context, no string) error {
+		accepted = append(accepted, no)
+		return nil
+	}
 	f.st.FinishRefundFn = func(_ context.Context, no string, to trade.RefundState, _ string) (trade.RefundState, bool, error) {
 		finished = append(finished, no+" "+string(to))
 		return trade.RefundProcessing, true, nil
@@ -237,20 +246,37 @@ func TestSweepRefunds(t *testing.T) {
 			return &RefundStatus{OutRefundNo: no, OutTradeNo: testNo, RefundFee: 100, State: trade.RefundSuccess}, nil
 		case "abnormal":
 			return &RefundStatus{OutRefundNo: no, OutTradeNo: testNo, RefundFee: 100, State: trade.RefundAbnormal}, nil
+		case "other-fee":
+			return &RefundStatus{OutRefundNo: no, OutTradeNo: testNo, RefundFee: 99, State: trade.RefundSuccess}, nil
+		case "other-order":
+			return &RefundStatus{OutRefundNo: no, OutTradeNo: "20261126170000another", RefundFee: 100, State: trade.RefundSuccess}, nil
 		}
 		return &RefundStatus{OutRefundNo: no, OutTradeNo: testNo, RefundFee: 100, State: trade.RefundProcessing}, nil
 	}
 	f.st.DueOrdersFn = func(context.Context, time.Time, time.Time, int) ([]trade.Order, error) { return nil, nil }
+	var log strings.Builder
+	f.s.Log = slog.New(slog.NewJSONHandler(&log, nil))
 	sum, err := f.s.Sweep(context.Background(), time.Minute)
-	if err != nil || sum.Queried != 5 || sum.RefundsFinished != 3 {
+	if err != nil || sum.Queried != 7 || sum.RefundsFinished != 3 {
 		t.Fatalf("%+v %v", sum, err)
 	}
 	want := "finished SUCCESS,never-sent FAILED,abnormal ABNORMAL"
 	if got := joined(finished); got != want {
 		t.Fatalf("finished %s, want %s", got, want)
 	}
-	if f.nextQuery["just-sent"] != time.Minute || f.nextQuery["still-processing"] != 5*time.Minute {
+	// WeChat has the refunds it answered about as reserved: a retry of
+	// one need not send it again.
+	if got, want := joined(accepted), "finished,abnormal,still-processing"; got != want {
+		t.Fatalf("accepted %s, want %s", got, want)
+	}
+	if f.nextQuery["just-sent"] != time.Minute || f.nextQuery["still-processing"] != 5*time.Minute ||
+		f.nextQuery["abnormal"] != time.Hour || f.nextQuery["other-fee"] != 15*time.Minute {
 		t.Fatalf("%v", f.nextQuery)
+	}
+	for _, no := range []string{"other-fee", "other-order"} {
+		if !strings.Contains(log.String(), `"out_refund_no":"`+no+`","cause":"WXPAY_AMOUNT_MISMATCH`) {
+			t.Errorf("%s: not logged: %s", no, log.String())
+		}
 	}
 	// The order of the refund that succeeded reads REFUND.
 	if c := *f.changes; len(c) == 0 || c[len(c)-1] != (change{testNo, "SUCCESS", "REFUND"}) && c[1] != (change{testNo, "SUCCESS", "REFUND"}) {

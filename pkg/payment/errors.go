@@ -89,6 +89,12 @@ func amountMismatch(cause error) *Error {
 	return &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another amount for this order", Err: cause, cond: ErrAmountMismatch}
 }
 
+// refundMismatch is a verified report of a refund of another amount or
+// order than the one reserved under its out_refund_no.
+func refundMismatch() *Error {
+	return &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another refund for this out_refund_no", cond: ErrAmountMismatch}
+}
+
 func orderNotFound() *Error {
 	return &Error{Kind: NotFound, Code: "ORDER_NOT_FOUND", Message: "no such order"}
 }

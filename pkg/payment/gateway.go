@@ -156,6 +156,7 @@ type RefundResult struct {
 	OutTradeNo  string
 	OutRefundNo string
 	RefundID    string
+	RefundFee   int64 // fen, as the refund was asked for
 	// State is SUCCESS, CLOSED (the money never left: the amount is
 	// refundable again) or ABNORMAL (the payout failed and the merchant
 	// finishes it by hand: the amount stays reserved).

@@ -92,6 +92,16 @@ func (s *Service) refundNotification(ctx context.Context, n *Notice) error {
 	if res.State == trade.RefundProcessing {
 		return nil
 	}
-	_, err := s.changeRefund(ctx, res.OutRefundNo, res.State, res.RefundID)
+	// The refund told of must be the one reserved, as the sweep checks.
+	r, err := s.Store.Refund(ctx, res.OutRefundNo)
+	switch {
+	case errors.Is(err, trade.ErrNotFound):
+		return nil // one this store never saw: in the record of notifications only
+	case err != nil:
+		return fromStore(err)
+	case r.RefundFee != res.RefundFee || r.OutTradeNo != res.OutTradeNo:
+		return refundMismatch()
+	}
+	_, err = s.changeRefund(ctx, res.OutRefundNo, res.State, res.RefundID)
 	return err
 }

@@ -206,7 +206,7 @@ func TestRefundNotificationStates(t *testing.T) {
 		{trade.RefundProcessing, false, false},
 	} {
 		notice := &Notice{Kind: trade.RefundNotification, Fields: `{}`,
-			Refund: &RefundResult{OutTradeNo: testNo, OutRefundNo: "R-1", RefundID: "5030", State: tc.state}}
+			Refund: &RefundResult{OutTradeNo: testNo, OutRefundNo: "R-1", RefundID: "5030", RefundFee: 100, State: tc.state}}
 		g := &fakeGateway{NotificationFn: func(context.Context, func(string) string, []byte) (*Notice, error) { return notice, nil }}
 		var finished trade.RefundState
 		o := testOrder
@@ -223,7 +223,7 @@ func TestRefundNotificationStates(t *testing.T) {
 			return trade.RefundProcessing, true, nil
 		}
 		st.RefundFn = func(context.Context, string) (trade.Refund, error) {
-			return trade.Refund{OutRefundNo: "R-1", OutTradeNo: testNo, State: finished}, nil
+			return trade.Refund{OutRefundNo: "R-1", OutTradeNo: testNo, RefundFee: 100, State: finished}, nil
 		}
 		refunded := false
 		st.TransitionFn = func(_ context.Context, _ string, to trade.State, _ string, _ time.Time) (trade.State, bool, error) {
@@ -236,6 +236,36 @@ func TestRefundNotificationStates(t *testing.T) {
 		}
 		if (finished == tc.state) != tc.finishes || refunded != tc.orderRefunds {
 			t.Errorf("%s: finished as %q, order refunded %v", tc.state, finished, refunded)
+		}
+	}
+}
+
+// A refund notification about another amount or order than the refund
+// reserved under its out_refund_no is recorded, and changes nothing.
+func TestRefundNotificationOfAnotherRefund(t *testing.T) {
+	for _, other := range []RefundResult{
+		{OutTradeNo: testNo, OutRefundNo: "R-1", RefundID: "5030", RefundFee: 99, State: trade.RefundSuccess},
+		{OutTradeNo: "20261126170000another", OutRefundNo: "R-1", RefundID: "5030", RefundFee: 100, State: trade.RefundSuccess},
+	} {
+		notice := &Notice{Kind: trade.RefundNotification, Fields: `{}`, Refund: &other}
+		g := &fakeGateway{NotificationFn: func(context.Context, func(string) string, []byte) (*Notice, error) { return notice, nil }}
+		o := testOrder
+		o.State = trade.Success
+		st := storeWith(o)
+		recorded := 0
+		st.RecordNotificationFn = func(context.Context, trade.Notification) error { recorded++; return nil }
+		st.RefundFn = func(context.Context, string) (trade.Refund, error) {
+			return trade.Refund{OutRefundNo: "R-1", OutTradeNo: testNo, RefundFee: 100, State: trade.RefundProcessing}, nil
+		}
+		st.FinishRefundFn = func(context.Context, string, trade.RefundState, string) (trade.RefundState, bool, error) {
+			t.Errorf("%+v: finished the refund", other)
+			return trade.RefundProcessing, true, nil
+		}
+		s, _ := newService(g, st)
+		_, err := s.Notification(context.Background(), nil, nil)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != "WXPAY_AMOUNT_MISMATCH" || !errors.Is(err, ErrAmountMismatch) || recorded != 1 {
+			t.Errorf("%+v: %v, %d recorded", other, err, recorded)
 		}
 	}
 }

@@ -288,7 +288,7 @@ func (s *Service) sweepRefund(ctx context.Context, r trade.Refund) (changed bool
 	case err != nil:
 		return false, err
 	case st.RefundFee != r.RefundFee || st.OutTradeNo != r.OutTradeNo:
-		return false, &Error{Kind: Upstream, Code: "WXPAY_AMOUNT_MISMATCH", Message: "WeChat Pay reports another refund for this out_refund_no", cond: ErrAmountMismatch}
+		return false, refundMismatch()
 	default:
 		to = st.State
 		if !r.Accepted {

@@ -104,7 +104,7 @@ func (g V2) Notification(_ context.Context, _ func(string) string, body []byte) 
 		delete(fields, "req_info") // kept decrypted, under req_info.*
 		doc, _ := json.Marshal(fields)
 		return &Notice{Kind: trade.RefundNotification, Fields: string(doc), Refund: &RefundResult{
-			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, State: state,
+			OutTradeNo: res.OutTradeNo, OutRefundNo: res.OutRefundNo, RefundID: res.RefundID, RefundFee: res.RefundFee, State: state,
 		}}, nil
 	}
 	st, fields, err := wxpay.PaymentNotification(body, g.Client.Key)

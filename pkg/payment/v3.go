@@ -128,7 +128,7 @@ func (g V3) Notification(ctx context.Context, header func(string) string, body [
 			return nil, fmt.Errorf("%w: refund_status %q", wxpayv3.ErrMalformed, r.RefundStatus)
 		}
 		return &Notice{Kind: trade.RefundNotification, Fields: string(fields), Refund: &RefundResult{
-			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, State: state,
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, RefundID: r.RefundID, RefundFee: r.Amount.Refund, State: state,
 		}}, nil
 	}
 	return nil, fmt.Errorf("%w: event_type %q", wxpayv3.ErrMalformed, n.EventType)

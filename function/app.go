@@ -311,13 +311,17 @@ func (a *app) logStateChange(ctx context.Context, outTradeNo string, from, to tr
 }
 
 // logRefundChange is the same for refunds; ABNORMAL needs the merchant's
-// hand in the merchant platform, so it is WARN.
+// hand in the merchant platform, so it is WARN, and a refund that WeChat
+// Pay took after it was recorded failed is an ERROR operators must see.
 func (a *app) logRefundChange(ctx context.Context, outRefundNo string, from, to trade.RefundState) {
-	level := slog.LevelInfo
-	if to == trade.RefundAbnormal {
+	msg, level := "refund_state", slog.LevelInfo
+	switch {
+	case trade.RefundedAfterFailure(from, to):
+		msg, level = "refunded_after_failure", slog.LevelError
+	case to == trade.RefundAbnormal:
 		level = slog.LevelWarn
 	}
-	a.logChange(ctx, level, "refund_state", slog.String("out_refund_no", outRefundNo), string(from), string(to))
+	a.logChange(ctx, level, msg, slog.String("out_refund_no", outRefundNo), string(from), string(to))
 }
 
 func (a *app) logChange(ctx context.Context, level slog.Level, msg string, subject slog.Attr, from, to string) {

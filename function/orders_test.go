@@ -229,6 +229,44 @@ func TestNotificationsRefused(t *testing.T) {
 	})
 }
 
+// WeChat Pay's verified word on a refund is final too: a refund recorded
+// FAILED (refused, its amount released) that an authentic notification
+// says succeeded is recorded SUCCESS, its amount reserved again, its
+// event sent, and the change logged at ERROR.
+func TestRefundSucceededAfterItFailed(t *testing.T) {
+	f := newFixture(t, nil)
+	no := f.payWithToken(f.token(unique("o-")), `{"total_fee":100}`)
+	note, _ := f.sim.Pay(no)
+	if r := f.notify(note); r != "SUCCESS" {
+		t.Fatalf("payment notification: %s", r)
+	}
+	f.sim.Inject("/secapi/pay/refund", wxpaytest.Fault{Kind: wxpaytest.ResultFail, Code: "NOTENOUGH"})
+	if _, err := f.invoke(`{"action":"refund","out_trade_no":"`+no+`","refund_fee":30,"out_refund_no":"R-after"}`, 3*time.Second); err == nil {
+		t.Fatal("a refused refund answered no error")
+	}
+	if o := f.stored(no); o.RefundedFee != 0 {
+		t.Fatalf("the refused refund holds %d", o.RefundedFee)
+	}
+	reqInfo, err := wxpay.EncryptReqInfo(wxpay.Params{"out_trade_no": no, "out_refund_no": "R-after", "refund_id": "50000001",
+		"refund_status": "SUCCESS", "refund_fee": "30", "total_fee": "100"}, testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := wxpay.EncodeXML(wxpay.Params{"return_code": "SUCCESS", "appid": testAppID, "mch_id": testMchID, "req_info": reqInfo})
+	if r := f.notify(b); r != "SUCCESS" {
+		t.Fatalf("refund notification: %s", r)
+	}
+	if o := f.stored(no); o.RefundedFee != 30 || o.State != trade.Refunded {
+		t.Fatalf("after WeChat Pay's word: %+v", o)
+	}
+	if n := len(f.eventsOf(no, "refund.succeeded")); n != 1 {
+		t.Fatalf("%d refund.succeeded", n)
+	}
+	if !strings.Contains(f.log.String(), `"level":"ERROR","msg":"refunded_after_failure","event":"refund_state","out_refund_no":"R-after","from":"FAILED","to":"SUCCESS"`) {
+		t.Fatalf("not logged: %s", f.log.String())
+	}
+}
+
 // mustRefundNote builds a refund notification encrypted under key.
 func mustRefundNote(t *testing.T, key string) []byte {
 	reqInfo, err := wxpay.EncryptReqInfo(wxpay.Params{"out_trade_no": "20261126170000aaaaaaaaaaaaaaaaaa", "out_refund_no": "R1", "refund_status": "SUCCESS", "refund_fee": "1", "total_fee": "1"}, key)

@@ -66,7 +66,7 @@ func (r errRow) Scan(...any) error { return r.err }
 func (s *sqlStore) txQueries() []string {
 	qs := []string{
 		insertNotification, updateState, selectOrder + s.forUpdate, selectLockedOrder + s.forUpdate, selectLastEvent + s.forUpdate, updateLastEvent,
-		insertRefund, reserveRefund,
+		insertRefund, reserveRefund, reclaimRefund,
 		selectRefund, selectRefund + s.forUpdate, updateRefundState, releaseRefund,
 		insertEvent, selectReconciliation + s.forUpdate, insertReconciliation, updateReconciliation,
 	}
@@ -580,7 +580,10 @@ const updateRefundState = `UPDATE refunds SET state = ?,
 	updated_at = ?
 	WHERE out_refund_no = ? AND state = ?`
 
-const releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
+const (
+	releaseRefund = `UPDATE orders SET refunded_fee = refunded_fee - ?, updated_at = ? WHERE out_trade_no = ?`
+	reclaimRefund = `UPDATE orders SET refunded_fee = refunded_fee + ?, updated_at = ? WHERE out_trade_no = ?`
+)
 
 // lockRefund reads the refund in tx and holds its row and its order's
 // until tx ends, the order's first, as ReserveRefund takes them (its
@@ -631,9 +634,17 @@ func (s *sqlStore) FinishRefund(ctx context.Context, outRefundNo string, state t
 		if changed = n == 1; !changed {
 			return nil
 		}
-		if state.Releases() {
+		switch {
+		case state.Releases():
 			if _, err := s.txExec(ctx, tx, releaseRefund, r.RefundFee, micros(now), r.OutTradeNo); err != nil {
 				return fmt.Errorf("store: releasing refund: %w", err)
+			}
+		case trade.RefundedAfterFailure(from, state):
+			// The money left after all: reserved again, even past the
+			// paid amount should another refund have taken it meanwhile,
+			// when no further refund is accepted.
+			if _, err := s.txExec(ctx, tx, reclaimRefund, r.RefundFee, micros(now), r.OutTradeNo); err != nil {
+				return fmt.Errorf("store: reserving refund again: %w", err)
 			}
 		}
 		typ := trade.RefundEventType(state)

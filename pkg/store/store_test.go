@@ -260,6 +260,8 @@ func TestFinishRefund(t *testing.T) {
 		{"abnormal keeps it: the money still leaves", []trade.RefundState{trade.RefundAbnormal}, 30},
 		{"abnormal, then finished by hand", []trade.RefundState{trade.RefundAbnormal, trade.RefundSuccess}, 30},
 		{"abnormal, then closed", []trade.RefundState{trade.RefundAbnormal, trade.RefundClosed}, 0},
+		{"failed, then WeChat Pay's word that it succeeded: reserved again", []trade.RefundState{trade.RefundFailed, trade.RefundSuccess}, 30},
+		{"failed, then abnormal: the money still leaves", []trade.RefundState{trade.RefundFailed, trade.RefundAbnormal}, 30},
 	}
 	eachBackend(t, func(t *testing.T, s trade.Store) {
 		for i, tt := range tests {

@@ -119,15 +119,28 @@ const (
 
 // CanBecome reports whether a refund in state s may move to state to: a
 // PROCESSING refund to any other state, an ABNORMAL one to SUCCESS or
-// CLOSED once the merchant has finished it.
+// CLOSED once the merchant has finished it, and a FAILED one to SUCCESS
+// or ABNORMAL, WeChat Pay's verified word that the money left after all
+// (RefundedAfterFailure).
 func (s RefundState) CanBecome(to RefundState) bool {
 	switch s {
 	case RefundProcessing:
 		return to != RefundProcessing
 	case RefundAbnormal:
 		return to == RefundSuccess || to == RefundClosed
+	case RefundFailed:
+		return to == RefundSuccess || to == RefundAbnormal
 	}
 	return false
+}
+
+// RefundedAfterFailure reports a change from FAILED to a state in which
+// the money left: a refund recorded failed (WeChat Pay did not know it
+// ten minutes after it was reserved, or refused it) that WeChat Pay then
+// took, as when a retry sent it while the sweep gave it up. Its amount is
+// reserved again, and operators must see it.
+func RefundedAfterFailure(from, to RefundState) bool {
+	return from == RefundFailed && from.CanBecome(to)
 }
 
 // Releases reports whether a refund in state s no longer holds its amount.

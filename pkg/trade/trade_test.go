@@ -62,8 +62,17 @@ func TestRefundTransitions(t *testing.T) {
 	allowed := map[RefundState][]RefundState{
 		RefundProcessing: {RefundSuccess, RefundClosed, RefundAbnormal, RefundFailed},
 		RefundAbnormal:   {RefundSuccess, RefundClosed},
+		RefundFailed:     {RefundSuccess, RefundAbnormal},
 	}
 	checkTransitions(t, all, allowed)
+	for _, from := range all {
+		for _, to := range all {
+			want := from == RefundFailed && (to == RefundSuccess || to == RefundAbnormal)
+			if RefundedAfterFailure(from, to) != want {
+				t.Errorf("%s → %s refunded after failure: %v", from, to, !want)
+			}
+		}
+	}
 	for s, want := range map[RefundState]bool{RefundClosed: true, RefundFailed: true, RefundAbnormal: false, RefundSuccess: false, RefundProcessing: false} {
 		if s.Releases() != want {
 			t.Errorf("%s releases: %v", s, !want)

@@ -283,7 +283,8 @@ func (r *reconciliation) compareRefund(row bill.Row, refunds map[string]trade.Re
 	case rf.RefundFee != row.RefundFee:
 		r.add(trade.Discrepancy{Kind: trade.RefundAmountMismatch, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: string(rf.State) + " " + bill.Yuan(rf.RefundFee)})
 	case row.RefundState != string(trade.RefundSuccess):
-	case rf.State == trade.RefundProcessing || rf.State == trade.RefundAbnormal:
+	case rf.State == trade.RefundProcessing || rf.State == trade.RefundAbnormal || rf.State == trade.RefundFailed:
+		// FAILED too: taken by WeChat Pay after all (trade.RefundedAfterFailure).
 		at := r.add(trade.Discrepancy{Kind: trade.MissedRefund, OutTradeNo: row.OutTradeNo, OutRefundNo: row.OutRefundNo, Bill: billSays, Store: "not refunded " + bill.Yuan(rf.RefundFee)})
 		r.fixes = append(r.fixes, fix{at: at, row: row})
 	case rf.FixedOn == r.date:

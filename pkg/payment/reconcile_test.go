@@ -162,6 +162,7 @@ func TestReconcileFindsEachKind(t *testing.T) {
 		refundRow("matched", "R-missed", 50, at),
 		refundRow("matched", "R-unknown", 10, at),
 		refundRow("matched", "R-wrong", 20, at),
+		refundRow("matched", "R-failed", 30, at),
 	))
 	f.orders["matched"] = paidOrder("matched", 180, at)
 	f.orders["missed"] = trade.Order{OutTradeNo: "missed", TotalFee: 200, State: trade.NotPay}
@@ -172,6 +173,8 @@ func TestReconcileFindsEachKind(t *testing.T) {
 	f.refunds["R-ok"] = trade.Refund{OutRefundNo: "R-ok", OutTradeNo: "matched", RefundFee: 100, State: trade.RefundSuccess}
 	f.refunds["R-missed"] = trade.Refund{OutRefundNo: "R-missed", OutTradeNo: "matched", RefundFee: 50, State: trade.RefundProcessing}
 	f.refunds["R-wrong"] = trade.Refund{OutRefundNo: "R-wrong", OutTradeNo: "matched", RefundFee: 25, State: trade.RefundSuccess}
+	// Recorded failed, and taken by WeChat Pay after all.
+	f.refunds["R-failed"] = trade.Refund{OutRefundNo: "R-failed", OutTradeNo: "matched", RefundFee: 30, State: trade.RefundFailed}
 	f.g.QueryFn = func(_ context.Context, no string) (*Status, error) {
 		if no == "missed" {
 			return &Status{OutTradeNo: no, TradeState: "SUCCESS", TransactionID: "4200missed", TotalFee: 200, PaidAt: at}, nil
@@ -179,23 +182,24 @@ func TestReconcileFindsEachKind(t *testing.T) {
 		return &Status{OutTradeNo: no, TradeState: "CLOSED"}, nil // WeChat does not confirm the bill
 	}
 	f.g.QueryRefundFn = func(_ context.Context, no string) (*RefundStatus, error) {
-		return &RefundStatus{OutRefundNo: no, OutTradeNo: "matched", RefundFee: 50, State: trade.RefundSuccess}, nil
+		return &RefundStatus{OutRefundNo: no, OutTradeNo: "matched", RefundFee: f.refunds[no].RefundFee, State: trade.RefundSuccess}, nil
 	}
 	rep, err := f.s.Reconcile(context.Background(), billDay.Add(5*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "AMOUNT_MISMATCH:wrong-amount,MISSED_PAYMENT:missed:fixed,MISSED_PAYMENT:unconfirmed,MISSED_REFUND:matchedR-missed:fixed," +
+	want := "AMOUNT_MISMATCH:wrong-amount,MISSED_PAYMENT:missed:fixed,MISSED_PAYMENT:unconfirmed,MISSED_REFUND:matchedR-failed:fixed,MISSED_REFUND:matchedR-missed:fixed," +
 		"MISSING_IN_BILL:not-in-bill,REFUND_AMOUNT_MISMATCH:matchedR-wrong,UNKNOWN_ORDER:unknown,UNKNOWN_REFUND:matchedR-unknown"
 	if got := kinds(rep); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	if rep.Status != trade.ReconcileDiscrepancies || rep.Date != "2026-11-29" || rep.Payments.Count != 5 || rep.Payments.TotalFee != 2079 ||
-		rep.Refunds.Count != 4 || rep.Refunds.RefundFee != 180 {
+		rep.Refunds.Count != 5 || rep.Refunds.RefundFee != 210 {
 		t.Fatalf("%+v", rep)
 	}
 	// Fixed only where a verified query confirmed the bill; the rest untouched.
-	if f.orders["missed"].State != trade.Success || f.orders["unconfirmed"].State != trade.Closed || f.refunds["R-missed"].State != trade.RefundSuccess {
+	if f.orders["missed"].State != trade.Success || f.orders["unconfirmed"].State != trade.Closed || f.refunds["R-missed"].State != trade.RefundSuccess ||
+		f.refunds["R-failed"].State != trade.RefundSuccess {
 		t.Fatalf("%+v", f.orders)
 	}
 	if len(f.saved) != 1 || f.events != 1 || !f.saved[0].RetryAt.IsZero() {
@@ -204,7 +208,7 @@ func TestReconcileFindsEachKind(t *testing.T) {
 
 	// The same day again: nothing changes twice, and the report is the same.
 	again, err := f.s.Reconcile(context.Background(), billDay)
-	if err != nil || kinds(again) != want || len(*f.changes) != 3 {
+	if err != nil || kinds(again) != want || len(*f.changes) != 4 {
 		t.Fatalf("%s %v; %d changes", kinds(again), err, len(*f.changes))
 	}
 }

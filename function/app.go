@@ -99,16 +99,18 @@ func (a *app) setup() {
 		}
 		switch {
 		case cfg.v3 || cfg.clientCert == "" && cfg.clientKey == "": // v3 refunds need no certificate
+		case cfg.unresolved["WXPAY_CLIENT_CERT"] || cfg.unresolved["WXPAY_CLIENT_KEY"]:
+			for _, name := range []string{"WXPAY_CLIENT_CERT", "WXPAY_CLIENT_KEY"} {
+				if cfg.unresolved[name] {
+					a.featureProblem(cfg, name, "", "v2 refunds are off")
+				}
+			}
 		case cfg.clientCert == "" || cfg.clientKey == "":
 			a.featureProblem(cfg, "WXPAY_CLIENT_CERT", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY must be set together", "v2 refunds are off")
 		default:
 			cert, err := tls.X509KeyPair([]byte(cfg.clientCert), []byte(cfg.clientKey))
 			if err != nil {
-				variable := "WXPAY_CLIENT_CERT"
-				if cfg.unresolved["WXPAY_CLIENT_KEY"] {
-					variable = "WXPAY_CLIENT_KEY"
-				}
-				a.featureProblem(cfg, variable, "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY are not a matching PEM certificate and key", "v2 refunds are off")
+				a.featureProblem(cfg, "WXPAY_CLIENT_CERT", "WXPAY_CLIENT_CERT and WXPAY_CLIENT_KEY are not a matching PEM certificate and key", "v2 refunds are off")
 			} else {
 				a.wx.CertTransport = a.certTransport(cert)
 			}

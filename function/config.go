@@ -253,6 +253,14 @@ func (a *app) setupEvents(cfg *config) {
 	bad := func(variable, problem string) {
 		a.featureProblem(cfg, variable, problem, "events are recorded but not delivered")
 	}
+	// Left as a deployment variable, a target's variable is named as
+	// such, whichever target the others choose.
+	for _, name := range []string{"WXPAY_EVENTS_URL", "WXPAY_EVENTS_SECRET", "WXPAY_EVENTS_FUNCTION"} {
+		if cfg.unresolved[name] {
+			bad(name, "")
+			return
+		}
+	}
 	switch {
 	case cfg.eventsURL != "" && cfg.eventsFunction != "":
 		bad("WXPAY_EVENTS_FUNCTION", "set either WXPAY_EVENTS_URL or WXPAY_EVENTS_FUNCTION, not both")

@@ -428,6 +428,9 @@ func TestEventsConfigurationErrors(t *testing.T) {
 			env["WXPAY_EVENTS_FUNCTION"], env["TENCENTCLOUD_REGION"] = "${env:WXPAY_EVENTS_FUNCTION}", "ap-guangzhou"
 		}},
 		{"TTL unresolved", "WXPAY_ORDER_TTL", "${env:WXPAY_ORDER_TTL}", nil},
+		{"URL unresolved beside a function", "WXPAY_EVENTS_URL", "${env:WXPAY_EVENTS_URL}", func(env map[string]string, _, _ string) {
+			env["WXPAY_EVENTS_URL"], env["WXPAY_EVENTS_FUNCTION"], env["TENCENTCLOUD_REGION"] = "${env:WXPAY_EVENTS_URL}", "TEST-ns/receiver", "ap-guangzhou"
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

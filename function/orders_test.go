@@ -500,6 +500,18 @@ func TestFeatureConfiguration(t *testing.T) {
 	if !strings.Contains(g.log.String(), `"variable":"WXPAY_CLIENT_CERT"`) {
 		t.Fatalf("%s", g.log.String())
 	}
+	// So do a certificate and key left as deployment variables, each named.
+	k := newFixture(t, func(env map[string]string) {
+		env["WXPAY_CLIENT_CERT"], env["WXPAY_CLIENT_KEY"] = "${env:WXPAY_CLIENT_CERT}", "${env:WXPAY_CLIENT_KEY}"
+	})
+	if _, err := k.invoke(`{"action":"refund","out_trade_no":"20261126170000aaaaaaaa","refund_fee":1}`, time.Second); err == nil || !strings.HasPrefix(err.Error(), "CONFIG_ERROR: ") {
+		t.Fatalf("refund: %v", err)
+	}
+	for _, name := range []string{"WXPAY_CLIENT_CERT", "WXPAY_CLIENT_KEY"} {
+		if !strings.Contains(k.log.String(), `"variable":"`+name+`","problem":"holds an unresolved deployment variable`) {
+			t.Fatalf("%s not named: %s", name, k.log.String())
+		}
+	}
 	// PEM pasted on one line with literal \n works.
 	h := newFixture(t, func(env map[string]string) {
 		env["WXPAY_CLIENT_CERT"] = strings.ReplaceAll(env["WXPAY_CLIENT_CERT"], "\n", `\n`)

@@ -26,14 +26,16 @@ const (
 	DefaultSweepMinAge = trade.FirstQueryAfter
 	sweepBatch         = 50
 	// sweepItemReserve is the least time left in which the sweep starts
-	// another item (a WeChat Pay call and a write), so it ends before the
+	// another item (its WeChat Pay calls, each ending sweepWriteReserve
+	// before the deadline, and its writes), so it ends before the
 	// invocation's deadline with nothing half done.
 	sweepItemReserve = 1500 * time.Millisecond
-	// sweepCallTimeout bounds one WeChat Pay call of the sweep (an attempt
-	// and the start of a retry): a few calls that hang leave the later
+	// sweepCallTimeout bounds one WeChat Pay call of the sweep: room for
+	// two attempts of the function's 4 s (the primary host's, then the
+	// backup's) and a margin, so that a few calls that hang leave the later
 	// steps, events among them, their turn; the order or refund is asked
 	// about again on a later run.
-	sweepCallTimeout = 5 * time.Second
+	sweepCallTimeout = 9 * time.Second
 	// sweepWriteReserve is kept from an item's WeChat Pay call for
 	// recording what came of it, its next query at least.
 	sweepWriteReserve = 500 * time.Millisecond

@@ -212,6 +212,66 @@ func TestSweepOrders(t *testing.T) {
 	}
 }
 
+// Each WeChat Pay call of the sweep ends within sweepCallTimeout and
+// sweepWriteReserve before the invocation does, whatever the call: what
+// came of an item is always recorded, and a few calls that hang cannot
+// spend the whole budget. With the budget spent before a step, the sweep
+// answers that work is left, and does no more.
+func TestSweepBoundsEachWeChatCall(t *testing.T) {
+	for _, budget := range []time.Duration{3 * time.Second, 30 * time.Second} {
+		f := newSweep([]trade.Order{order("expired", trade.NotPay, 3*time.Hour, 2*time.Hour)},
+			[]trade.Refund{{OutRefundNo: "R-1", OutTradeNo: testNo, RefundFee: 100, State: trade.RefundProcessing, CreatedAt: sweepNow.Add(-time.Hour)}})
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		deadline, _ := ctx.Deadline()
+		want := deadline.Add(-sweepWriteReserve)
+		if capped := time.Now().Add(sweepCallTimeout); capped.Before(want) {
+			want = capped
+		}
+		calls := map[string]time.Time{}
+		given := func(call string, ctx context.Context) error {
+			calls[call], _ = ctx.Deadline()
+			return context.DeadlineExceeded // as a call that hung to its end
+		}
+		f.g.QueryFn = func(ctx context.Context, no string) (*Status, error) {
+			if len(calls) == 0 {
+				given("orderquery", ctx)
+				return &Status{OutTradeNo: no, TradeState: "NOTPAY"}, nil
+			}
+			return nil, given("orderquery after closeorder", ctx)
+		}
+		f.g.CloseFn = func(ctx context.Context, _ string) error {
+			given("closeorder", ctx)
+			return &Error{Kind: Conflict, Code: "ORDERPAID", cond: ErrOrderPaid}
+		}
+		f.g.QueryRefundFn = func(ctx context.Context, _ string) (*RefundStatus, error) {
+			return nil, given("refundquery", ctx)
+		}
+		sum, err := f.s.Sweep(ctx, time.Minute)
+		cancel()
+		if err != nil || sum.Queried != 2 {
+			t.Fatalf("%v: %+v %v", budget, sum, err)
+		}
+		for _, call := range []string{"orderquery", "closeorder", "orderquery after closeorder", "refundquery"} {
+			if got := calls[call]; got.IsZero() || got.Sub(want).Abs() > 100*time.Millisecond {
+				t.Errorf("%v: %s ends at %v, want %v", budget, call, got, want)
+			}
+		}
+		if f.nextQuery["expired"] == 0 || f.nextQuery["R-1"] == 0 {
+			t.Errorf("%v: next queries %v", budget, f.nextQuery)
+		}
+	}
+	f := newSweep([]trade.Order{order("due", trade.NotPay, time.Hour, 2*time.Hour)}, nil)
+	f.st.DueOrdersFn = func(context.Context, time.Time, time.Time, int) ([]trade.Order, error) {
+		t.Error("read due orders with the budget spent")
+		return nil, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if sum, err := f.s.Sweep(ctx, time.Minute); err != nil || !sum.More {
+		t.Fatalf("with the budget spent: %+v %v", sum, err)
+	}
+}
+
 func TestSweepRefunds(t *testing.T) {
 	refund := func(no string, st trade.RefundState, age time.Duration) trade.Refund {
 		return trade.Refund{OutRefundNo: no, OutTradeNo: testNo, RefundFee: 100, State: st, CreatedAt: sweepNow.Add(-age)}
